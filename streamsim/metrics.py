@@ -1,0 +1,132 @@
+"""Latency histograms (HdrHistogram, filled in bulk), per-priority recorders and
+summaries.
+
+Recording a value with the ``hdrhistogram`` package costs about 1.2 us, more than a
+whole put+get, so the hot path appends raw nanoseconds to plain lists and
+``LatencyRecorder.fold()`` moves them into the histograms with numpy, many at a time.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from hdrh.histogram import HdrHistogram
+
+__all__ = ("LATENCY_KINDS", "PERCENTILES", "LatencyHistogram", "LatencyRecorder")
+
+HIGHEST_NS = 24 * 3600 * 1_000_000_000  # longest latency tracked: one day
+SIGNIFICANT_DIGITS = 3
+PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p99_9": 99.9}
+
+# Latency kinds, all per priority:
+#   queue_wait      admitted into the buffer -> taken by a consumer
+#   service         taken -> handler done
+#   end_to_end      intended send time -> done (open loop; coordinated-omission free)
+#   end_to_end_sent actual send time -> done (what a naive harness reports)
+LATENCY_KINDS = ("queue_wait", "service", "end_to_end", "end_to_end_sent")
+
+
+class LatencyHistogram:
+    """An HDR histogram of nanosecond latencies (3 significant digits, constant
+    memory), plus the exact count, sum and max of what went in."""
+
+    def __init__(self) -> None:
+        self.hdr = HdrHistogram(1, HIGHEST_NS, SIGNIFICANT_DIGITS)
+        self._counts = np.ctypeslib.as_array(self.hdr.counts)  # a view: writes go to the histogram
+        self.count = 0
+        self.sum_ns = 0
+        self.max_ns = 0
+
+    def add(self, values_ns: list[int] | np.ndarray) -> None:
+        """Record many values at once (clipped to [0, one day])."""
+        if len(values_ns) == 0:
+            return
+        values = np.clip(np.asarray(values_ns, dtype=np.int64), 0, HIGHEST_NS)
+        self._counts += np.bincount(self._index(values), minlength=len(self._counts)).astype(np.uint64)
+        hdr = self.hdr
+        n = len(values)
+        hdr.total_count += n
+        hdr.min_value = min(hdr.min_value, int(values.min()))
+        hdr.max_value = max(hdr.max_value, int(values.max()))
+        self.count += n
+        self.sum_ns += int(values.sum())
+        self.max_ns = max(self.max_ns, int(values.max()))
+
+    def _index(self, values: np.ndarray) -> np.ndarray:
+        """Vectorised HdrHistogram counts index (same arithmetic as record_value)."""
+        hdr = self.hdr
+        # bit_length via frexp is exact here: values stay below 2**53.
+        pow2ceiling = np.frexp((values | hdr.sub_bucket_mask).astype(np.float64))[1].astype(np.int64)
+        bucket = pow2ceiling - hdr.unit_magnitude - (hdr.sub_bucket_half_count_magnitude + 1)
+        sub_bucket = values >> (bucket + hdr.unit_magnitude)
+        return ((bucket + 1) << hdr.sub_bucket_half_count_magnitude) + (sub_bucket - hdr.sub_bucket_half_count)
+
+    def merge(self, other: LatencyHistogram) -> None:
+        self._counts += other._counts
+        self.hdr.total_count += other.hdr.total_count
+        self.hdr.min_value = min(self.hdr.min_value, other.hdr.min_value)
+        self.hdr.max_value = max(self.hdr.max_value, other.hdr.max_value)
+        self.count += other.count
+        self.sum_ns += other.sum_ns
+        self.max_ns = max(self.max_ns, other.max_ns)
+
+    def percentile_ns(self, percentile: float) -> int | None:
+        """The HDR value at ``percentile`` (highest equivalent value), None if empty."""
+        if self.count == 0:
+            return None
+        target = max(1, math.ceil(percentile / 100 * self.count))
+        index = int(np.searchsorted(np.cumsum(self._counts), target))
+        return int(self.hdr.get_highest_equivalent_value(self.hdr.get_value_from_index(index)))
+
+    def summary_ms(self) -> dict[str, float | int | None]:
+        """count, mean, p50, p90, p99, p99.9 and max in milliseconds; nulls when empty."""
+        out: dict[str, float | int | None] = {"count": self.count}
+        if self.count == 0:
+            out.update(dict.fromkeys(("mean_ms", *(f"{k}_ms" for k in PERCENTILES), "max_ms")))
+            return out
+        out["mean_ms"] = self.sum_ns / self.count / 1e6
+        cumulative = np.cumsum(self._counts)
+        for name, pct in PERCENTILES.items():
+            target = max(1, math.ceil(pct / 100 * self.count))
+            index = int(np.searchsorted(cumulative, target))
+            value = self.hdr.get_highest_equivalent_value(self.hdr.get_value_from_index(index))
+            out[f"{name}_ms"] = min(value, self.max_ns) / 1e6  # never above the exact max
+        out["max_ms"] = self.max_ns / 1e6
+        return out
+
+    def encode(self) -> dict[str, Any]:
+        """The HdrHistogram V2 encoding plus the exact sum and max, for the report."""
+        return {"hdr": self.hdr.encode().decode("ascii"), "sum_ns": self.sum_ns, "max_ns": self.max_ns}
+
+    @classmethod
+    def decode(cls, data: dict[str, Any]) -> LatencyHistogram:
+        hist = cls()
+        decoded = HdrHistogram.decode(data["hdr"].encode("ascii"))
+        hist.hdr.add(decoded)
+        hist.count = int(decoded.get_total_count())
+        hist.sum_ns = int(data["sum_ns"])
+        hist.max_ns = int(data["max_ns"])
+        return hist
+
+
+class LatencyRecorder:
+    """Raw per-priority latency buffers (the hot path appends to ``raw[kind][priority]``)
+    and the histograms they are folded into."""
+
+    def __init__(self, levels: int) -> None:
+        self.levels = levels
+        self.raw: dict[str, list[list[int]]] = {kind: [[] for _ in range(levels)] for kind in LATENCY_KINDS}
+        self.histograms = {kind: [LatencyHistogram() for _ in range(levels)] for kind in LATENCY_KINDS}
+
+    def pending(self) -> int:
+        return sum(len(buf) for bufs in self.raw.values() for buf in bufs)
+
+    def fold(self) -> None:
+        """Move every raw value into its histogram."""
+        for kind, buffers in self.raw.items():
+            for priority, buf in enumerate(buffers):
+                if buf:
+                    self.histograms[kind][priority].add(buf)
+                    buf.clear()

@@ -1,0 +1,306 @@
+"""Run one scenario: producers -> broker -> consumers, then the zero-loss shutdown
+(stop producers, close intake, drain, join, stop consumers), and measure it."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .broker import Broker, BrokerStatistics
+from .clock import clock_for, loop_factory
+from .errors import BrokerClosed, BrokerFull, InvariantViolation
+from .metrics import LatencyRecorder
+from .policies import make_discipline
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .config import Scenario
+    from .workload import Trace
+
+__all__ = ("RunResult", "run_scenario")
+
+NS = 1_000_000_000
+LATE_NS = 1_000_000  # a send more than 1 ms behind its schedule counts as late
+SEND_EARLY_NS = 50_000  # on the wall clock, don't sleep for gaps shorter than this
+
+
+class Job:
+    """The runner's in-flight event (a slotted object, not the pydantic ``Event``:
+    it is built once per event on the hot path)."""
+
+    __slots__ = ("deadline_ns", "id", "intended_ns", "priority", "sent_ns", "service_ns")
+
+    def __init__(
+        self, id: int, priority: int, intended_ns: int, sent_ns: int, service_ns: int, deadline_ns: int | None
+    ) -> None:
+        self.id = id
+        self.priority = priority
+        self.intended_ns = intended_ns  # scheduled send time (== sent_ns in closed loop)
+        self.sent_ns = sent_ns  # when put() was called
+        self.service_ns = service_ns
+        self.deadline_ns = deadline_ns
+
+
+@dataclasses.dataclass
+class RunResult:
+    """Everything one run of one scenario measured."""
+
+    stats: BrokerStatistics
+    recorder: LatencyRecorder
+    elapsed_ns: int  # start -> drain done, on the run's clock
+    offered_window_ns: int  # start -> intake closed
+    drain_ns: int  # close -> join returned (or the drain deadline)
+    wall_ns: int  # real time the run took
+    late_events: int  # sends more than 1 ms behind schedule (open loop)
+    max_send_lag_ns: int
+    depth_interval_ns: int
+    depth: list[list[int]]  # sampled queue depth per priority
+    dead_letters: list[tuple[int, int, str]]  # (event id, priority, reason)
+    interrupted: bool = False
+
+
+class _Run:
+    """State shared by the tasks of one run."""
+
+    def __init__(self, sc: Scenario, trace: Trace | None) -> None:
+        self.sc = sc
+        self.trace = trace
+        loop = asyncio.get_running_loop()
+        self.clock = clock_for(loop)
+        self.virtual = sc.clock == "virtual"
+        self.recorder = LatencyRecorder(sc.levels)
+        queue_wait = self.recorder.raw["queue_wait"]
+        discipline = make_discipline(
+            sc.discipline,
+            levels=sc.levels,
+            age_step_ns=None if sc.age_step is None else round(sc.age_step * NS),
+            weights=sc.weights,
+        )
+        self.broker: Broker[Job] = Broker(
+            None if sc.maxsize == "unbounded" else sc.maxsize,
+            levels=sc.levels,
+            overflow=sc.overflow,
+            put_timeout=sc.put_timeout,
+            discipline=discipline,
+            clock=self.clock,
+            on_take=lambda priority, wait_ns: queue_wait[priority].append(wait_ns),
+        )
+        self.ttl_ns = None if sc.ttl is None else round(sc.ttl * NS)
+        self.start_ns = 0
+        self.stop_ns: int | None = None  # closed loop on duration: producers stop here
+        self.next_id = 0
+        self.late_events = 0
+        self.max_send_lag_ns = 0
+        self.failures_left = [sc.fail_first] * sc.levels
+        self.dead_letters: list[tuple[int, int, str]] = []
+        self.depth: list[list[int]] = [[] for _ in range(sc.levels)]
+
+    # ---------------------------------------------------------------- producers
+
+    async def produce(self, index: int) -> None:
+        sc = self.sc
+        rng = np.random.default_rng([sc.seed, index])
+        events = None
+        if sc.events is not None:
+            events = sc.events // sc.producers + (1 if index < sc.events % sc.producers else 0)
+        workload = sc.workload(index, self.trace)
+        clock, broker, put, ttl_ns = self.clock, self.broker, self.broker.put, self.ttl_ns
+        closed_loop = sc.arrival == "closed"
+        early_ns = 0 if self.virtual else SEND_EARLY_NS
+        for chunk in workload.chunks(rng, events=events, duration_s=sc.duration):
+            priorities = chunk.priority.tolist()
+            services = chunk.service_ns.tolist()
+            intended = None if chunk.intended_ns is None else (chunk.intended_ns + self.start_ns).tolist()
+            for i, priority in enumerate(priorities):
+                now = clock()
+                if intended is None:
+                    if self.stop_ns is not None and now >= self.stop_ns:
+                        return
+                    due = now
+                else:
+                    due = intended[i]
+                    if due - now > early_ns:
+                        await asyncio.sleep((due - now) / NS)
+                        now = clock()
+                    elif now - due > LATE_NS:
+                        self.late_events += 1
+                        self.max_send_lag_ns = max(self.max_send_lag_ns, now - due)
+                self.next_id += 1
+                deadline = None if ttl_ns is None else now + ttl_ns
+                job = Job(self.next_id, priority, due, now, services[i], deadline)
+                try:
+                    admitted = await put(job)
+                except BrokerFull:
+                    admitted = False
+                except BrokerClosed:
+                    return
+                if closed_loop and (not admitted or broker._size == broker._capacity):
+                    await asyncio.sleep(0)  # pushed back: let the consumers run
+
+    # ---------------------------------------------------------------- consumers
+
+    async def consume(self, index: int) -> None:
+        sc = self.sc
+        rng = np.random.default_rng([sc.seed, 1_000_003, index])
+        broker, clock = self.broker, self.clock
+        raw = self.recorder.raw
+        service_raw, e2e_raw, sent_raw = raw["service"], raw["end_to_end"], raw["end_to_end_sent"]
+        may_fail = sc.failure_rate > 0 or sc.fail_first > 0
+        while True:
+            try:
+                job = await broker.get()
+            except BrokerClosed:
+                return
+            taken = clock()
+            try:
+                if may_fail:
+                    failure = await self._handle_with_retries(job, rng)
+                elif job.service_ns:
+                    await asyncio.sleep(job.service_ns / NS)
+                    failure = None
+                else:
+                    failure = None
+            except asyncio.CancelledError:
+                broker.abandon(job)  # the drain deadline ran out while we held it
+                raise
+            done = clock()
+            priority = job.priority
+            if failure is not None:
+                self.dead_letters.append((job.id, priority, failure))
+                broker.dead_letter(job)
+                continue
+            service_raw[priority].append(done - taken)
+            e2e_raw[priority].append(done - job.intended_ns)
+            sent_raw[priority].append(done - job.sent_ns)
+            broker.task_done(job)
+
+    async def _handle_with_retries(self, job: Job, rng: np.random.Generator) -> str | None:
+        """Run the handler up to 1 + max_retries times; return the last failure
+        reason if every attempt failed, None on success."""
+        reason = None
+        for _ in range(1 + self.sc.max_retries):
+            try:
+                await self._handler(job, rng)
+                return None
+            except asyncio.CancelledError as exc:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # a real cancellation of this consumer, not the handler's own
+                reason = f"CancelledError: {exc}"
+            except Exception as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+        return reason
+
+    async def _handler(self, job: Job, rng: np.random.Generator) -> None:
+        """The simulated handler: takes the event's service time, then fails as the
+        failure injection says."""
+        if job.service_ns:
+            await asyncio.sleep(job.service_ns / NS)
+        if self.failures_left[job.priority] > 0:
+            self.failures_left[job.priority] -= 1
+            raise RuntimeError("injected failure (fail_first)")
+        if self.sc.failure_rate and rng.random() < self.sc.failure_rate:
+            raise RuntimeError("injected failure (failure_rate)")
+
+    # ---------------------------------------------------------------- sampling
+
+    async def sample(self, interval_ns: int) -> None:
+        broker, depth, recorder = self.broker, self.depth, self.recorder
+        while True:
+            for level, n in enumerate(broker.qsize_by_priority()):
+                depth[level].append(n)
+            if recorder.pending() > 200_000:
+                recorder.fold()  # bounded memory however long the run
+            await asyncio.sleep(interval_ns / NS)
+
+    # ---------------------------------------------------------------- the run
+
+    async def run(self) -> RunResult:
+        sc = self.sc
+        wall_start = time.perf_counter_ns()
+        self.start_ns = self.clock()
+        if sc.arrival == "closed" and sc.duration is not None:
+            self.stop_ns = self.start_ns + round(sc.duration * NS)
+        interval_ns = self._sample_interval_ns()
+        sampler = asyncio.create_task(self.sample(interval_ns))
+        consumers = [asyncio.create_task(self.consume(i)) for i in range(sc.consumers)]
+        producers = [asyncio.create_task(self.produce(i)) for i in range(sc.producers)]
+        # Stop producers: at the end of their schedule, or at `duration` whatever
+        # they are doing (a producer blocked in put() is released by close()).
+        timeout = None if sc.duration is None else sc.duration
+        await asyncio.wait(producers, timeout=timeout)
+        close_ns = self.clock()
+        self.broker.close()
+        await asyncio.gather(*producers)
+        # Drain: consumers empty the buffer, join() returns when every event is done.
+        try:
+            async with asyncio.timeout(sc.drain_timeout):
+                await self.broker.join()
+        except TimeoutError:
+            self.broker.abandon_buffered()
+            for task in consumers:
+                task.cancel()
+        drain_done_ns = self.clock()
+        await asyncio.gather(*consumers, return_exceptions=True)
+        sampler.cancel()
+        await asyncio.gather(sampler, return_exceptions=True)
+        self.recorder.fold()
+        stats = self.broker.statistics()
+        check_invariant(stats)
+        return RunResult(
+            stats=stats,
+            recorder=self.recorder,
+            elapsed_ns=drain_done_ns - self.start_ns,
+            offered_window_ns=close_ns - self.start_ns,
+            drain_ns=drain_done_ns - close_ns,
+            wall_ns=time.perf_counter_ns() - wall_start,
+            late_events=self.late_events,
+            max_send_lag_ns=self.max_send_lag_ns,
+            depth_interval_ns=interval_ns,
+            depth=self.depth,
+            dead_letters=self.dead_letters,
+        )
+
+    def _sample_interval_ns(self) -> int:
+        sc = self.sc
+        if sc.sample_interval is not None:
+            return round(sc.sample_interval * NS)
+        span_s = sc.duration
+        if span_s is None and sc.events is not None and sc.rate_hz:
+            span_s = sc.events / sc.rate_hz
+        # About 500 samples per run, never finer than 1 ms.
+        return max(NS // 1000, round((span_s or 1.0) * NS / 500))
+
+
+def check_invariant(stats: BrokerStatistics) -> None:
+    """Raise ``InvariantViolation`` unless every offered event has exactly one outcome."""
+    missing = stats.unaccounted()
+    if any(missing) or stats.unfinished or stats.size:
+        raise InvariantViolation(
+            f"accounting broken: per priority offered minus outcomes = {list(missing)}, "
+            f"unfinished={stats.unfinished}, buffered={stats.size}"
+        )
+
+
+def run_scenario(sc: Scenario, *, seed: int | None = None, trace: Trace | None = None) -> RunResult:
+    """Run ``sc`` once on a fresh event loop of its kind and return what it measured."""
+    if seed is not None:
+        sc = sc.model_copy(update={"seed": seed})
+    if trace is None:
+        trace = sc.load_trace()
+    factory: Callable[[], asyncio.AbstractEventLoop] = loop_factory(
+        "virtual" if sc.clock == "virtual" else sc.loop
+    )
+
+    async def main() -> RunResult:
+        return await _Run(sc, trace).run()
+
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(main())
+
+
