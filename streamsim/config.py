@@ -195,8 +195,9 @@ class Sweep(BaseModel):
     base: dict[str, Any] = Field(default_factory=dict)
     grid: list[dict[str, list[Any]]] = Field(default_factory=lambda: [{}])
 
-    def points(self) -> list[tuple[dict[str, Any], Scenario]]:
-        """Every distinct point: (the parameters that vary, the normalised scenario)."""
+    def points(self) -> list[tuple[str, dict[str, Any], Scenario]]:
+        """Every distinct point: (its id, the parameters the sweep varies, the
+        normalised scenario). The id names the values its own grid set."""
         varied = sorted({key for grid in self.grid for spec in grid for key in spec.split(",")})
         seen: set[str] = set()
         points = []
@@ -210,7 +211,7 @@ class Sweep(BaseModel):
                     continue
                 seen.add(key)
                 params = {k: _plain(getattr(scenario, k)) for k in varied}
-                points.append((params, scenario))
+                points.append((_label(combo) or "base", params, scenario))
         return points
 
 

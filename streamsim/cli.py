@@ -1,0 +1,159 @@
+"""``streamsim run | sweep | plot | compare | check``: one ``cmd_<name>(args) -> int`` each.
+
+Errors in the input print one line to stderr and exit 2; Ctrl-C exits 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from .config import Scenario, load_sweep, parse_scenario
+from .errors import ConfigError, IncompatibleReports, StreamsimError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from .report import Report
+
+__all__ = ("main",)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _scenario_flags(parser: argparse.ArgumentParser) -> None:
+    for name, field in Scenario.model_fields.items():
+        help_text = field.description or ""
+        default = field.default if field.default is not None else None
+        if default is not None and not isinstance(default, list):
+            help_text = f"{help_text} (default {getattr(default, 'value', default)})".strip()
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, metavar="V", help=help_text)
+
+
+def _scenario_from_args(args: argparse.Namespace) -> Scenario:
+    data: dict[str, Any] = {}
+    for name, field in Scenario.model_fields.items():
+        value = getattr(args, name)
+        if value is None:
+            continue
+        if "list" in str(field.annotation):
+            value = [v for v in value.split(",") if v]
+        elif value == "none":
+            value = None
+        data[name] = value
+    if "duration" not in data and "events" not in data:
+        data["duration"] = 2.0
+    if data.get("arrival", "poisson") in ("constant", "poisson", "bursty") and not {"rate", "load"} & set(data):
+        data["load"] = 0.8
+    return parse_scenario(data)
+
+
+def _write_outputs(report: Report, out_dir: Path, *, plots: bool) -> None:
+    from .summary import summary_markdown
+
+    (out_dir / "summary.md").write_text(summary_markdown(report))
+    if plots:
+        from .plots import write_plots
+
+        write_plots(report, out_dir / "plots")
+
+
+def _print_summary(report: Report) -> None:
+    from .summary import summary_text
+
+    print(summary_text(report), end="")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run one scenario given by flags."""
+    from .sweep import run_points
+
+    scenario = _scenario_from_args(args).normalized()
+    out_dir = Path(args.out) if args.out else None
+    report = run_points(
+        [("run", {}, scenario)],
+        sweep_def={"name": "run", "repeats": args.repeats, "warmup": 0, "base": scenario.model_dump(mode="json")},
+        repeats=args.repeats,
+        warmup=0,
+        out_dir=out_dir,
+    )
+    _print_summary(report)
+    if out_dir is not None:
+        _write_outputs(report, out_dir, plots=not args.no_plots)
+        print(f"report: {out_dir / 'report.json'}")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Run every point of a sweep file."""
+    from .sweep import default_out_dir, run_sweep
+
+    sweep = load_sweep(args.file)
+    out_dir = Path(args.out) if args.out else default_out_dir(sweep.name)
+    report = run_sweep(sweep, out_dir)
+    _write_outputs(report, out_dir, plots=not args.no_plots)
+    _print_summary(report)
+    total_s = sum(p.wall_s for p in report.points)
+    print(f"\n{len(report.points)} points in {total_s:.0f} s; report: {out_dir / 'report.json'}")
+    print(f"summary: {out_dir / 'summary.md'}; plots: {out_dir / 'plots'}")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    """Re-draw the plots of a report."""
+    from .plots import write_plots
+    from .report import read_report
+
+    report = read_report(args.report)
+    report_path = Path(args.report)
+    out_dir = Path(args.out) if args.out else (report_path if report_path.is_dir() else report_path.parent) / "plots"
+    for path in write_plots(report, out_dir):
+        print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="streamsim", description=__doc__.splitlines()[0] if __doc__ else None)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run one scenario from flags")
+    _scenario_flags(run)
+    run.add_argument("--repeats", type=int, default=1, help="measured runs (default 1)")
+    run.add_argument("--out", help="write report.json, summary.md and plots here")
+    run.add_argument("--no-plots", action="store_true", help="skip the PNGs")
+    run.set_defaults(func=cmd_run)
+
+    sweep = sub.add_parser("sweep", help="run a sweep file (TOML)")
+    sweep.add_argument("file", help="sweep definition, e.g. bench/default.toml")
+    sweep.add_argument("--out", help="output directory (default results/<timestamp>-<name>)")
+    sweep.add_argument("--no-plots", action="store_true", help="skip the PNGs")
+    sweep.set_defaults(func=cmd_sweep)
+
+    plot = sub.add_parser("plot", help="re-draw the plots of a report")
+    plot.add_argument("report", help="report.json or its directory")
+    plot.add_argument("--out", help="directory for the PNGs (default: plots/ beside the report)")
+    plot.set_defaults(func=cmd_plot)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ConfigError, IncompatibleReports) as exc:
+        print(f"streamsim: error: {exc}", file=sys.stderr)
+        return 2
+    except StreamsimError as exc:
+        print(f"streamsim: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("streamsim: interrupted", file=sys.stderr)
+        return 130
