@@ -25,6 +25,7 @@ class _VirtualSelector(selectors.BaseSelector):
     def __init__(self, loop_clock: list[float]) -> None:
         self._real = selectors.DefaultSelector()
         self._now = loop_clock
+        self._calls = 0
 
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
         return self._real.register(fileobj, events, data)
@@ -36,13 +37,18 @@ class _VirtualSelector(selectors.BaseSelector):
         return self._real.modify(fileobj, events, data)
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        ready = self._real.select(0)
-        if ready or timeout == 0:
-            return ready
         if timeout is None:
             # Nothing scheduled and nothing ready: only another thread can wake us.
             return self._real.select(None)
-        self._now[0] += timeout
+        self._calls += 1
+        if self._calls % 64 == 0:
+            # Drain the loop's self-pipe now and then (call_soon_threadsafe, signals);
+            # polling on every pass would cost more than the rest of the iteration.
+            ready = self._real.select(0)
+            if ready:
+                return ready
+        if timeout > 0:
+            self._now[0] += timeout
         return []
 
     def close(self) -> None:
