@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from .config import Scenario, load_sweep, parse_scenario
 from .errors import ConfigError, IncompatibleReports, StreamsimError
+from .interrupt import INTERRUPTS, Interrupted
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -77,13 +78,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     scenario = _scenario_from_args(args).normalized()
     out_dir = Path(args.out) if args.out else None
-    report = run_points(
-        [("run", {}, scenario)],
-        sweep_def={"name": "run", "repeats": args.repeats, "warmup": 0, "base": scenario.model_dump(mode="json")},
-        repeats=args.repeats,
-        warmup=0,
-        out_dir=out_dir,
-    )
+    sweep_def = {"name": "run", "repeats": args.repeats, "warmup": 0, "base": scenario.model_dump(mode="json")}
+    try:
+        report = run_points(
+            [("run", {}, scenario)], sweep_def=sweep_def, repeats=args.repeats, warmup=0, out_dir=out_dir
+        )
+    except Interrupted as exc:
+        return _interrupted(exc, out_dir)
     _print_summary(report)
     if out_dir is not None:
         _write_outputs(report, out_dir, plots=not args.no_plots)
@@ -95,15 +96,42 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     """Run every point of a sweep file."""
     from .sweep import default_out_dir, run_sweep
 
+    from .report import read_report
+
     sweep = load_sweep(args.file)
-    out_dir = Path(args.out) if args.out else default_out_dir(sweep.name)
-    report = run_sweep(sweep, out_dir)
+    completed = []
+    if args.resume:
+        out_dir = Path(args.resume)
+        previous = read_report(out_dir)
+        if previous.sweep.get("name") != sweep.name:
+            raise ConfigError(f"--resume: {out_dir} holds sweep {previous.sweep.get('name')!r}, not {sweep.name!r}")
+        completed = previous.points
+    else:
+        out_dir = Path(args.out) if args.out else default_out_dir(sweep.name)
+    try:
+        report = run_sweep(sweep, out_dir, completed=completed)
+    except Interrupted as exc:
+        return _interrupted(exc, out_dir)
     _write_outputs(report, out_dir, plots=not args.no_plots)
     _print_summary(report)
     total_s = sum(p.wall_s for p in report.points)
     print(f"\n{len(report.points)} points in {total_s:.0f} s; report: {out_dir / 'report.json'}")
     print(f"summary: {out_dir / 'summary.md'}; plots: {out_dir / 'plots'}")
     return 0
+
+
+def _interrupted(exc: Interrupted, out_dir: Path | None) -> int:
+    """The partial report is already on disk (written atomically after each point)."""
+    from .report import read_report
+
+    where = ""
+    if out_dir is not None and (out_dir / "report.json").exists():
+        report = read_report(out_dir)
+        _write_outputs(report, out_dir, plots=False)
+        _print_summary(report)
+        where = f"; partial report: {out_dir / 'report.json'} (resume with --resume {out_dir})"
+    print(f"streamsim: {exc}{where}", file=sys.stderr)
+    return exc.exit_status
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
@@ -134,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("file", help="sweep definition, e.g. bench/default.toml")
     sweep.add_argument("--out", help="output directory (default results/<timestamp>-<name>)")
     sweep.add_argument("--no-plots", action="store_true", help="skip the PNGs")
+    sweep.add_argument("--resume", metavar="DIR", help="finish an interrupted sweep in DIR, keeping its done points")
     sweep.set_defaults(func=cmd_sweep)
 
     plot = sub.add_parser("plot", help="re-draw the plots of a report")
@@ -147,7 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args))
+        with INTERRUPTS.install():
+            return int(args.func(args))
     except (ConfigError, IncompatibleReports) as exc:
         print(f"streamsim: error: {exc}", file=sys.stderr)
         return 2

@@ -13,11 +13,12 @@ import numpy as np
 from .broker import Broker, BrokerStatistics
 from .clock import clock_for, loop_factory
 from .errors import BrokerClosed, BrokerFull, InvariantViolation
+from .interrupt import INTERRUPTS
 from .metrics import LatencyRecorder
 from .policies import make_discipline
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from .config import Scenario
     from .workload import Trace
@@ -230,23 +231,36 @@ class _Run:
         sampler = asyncio.create_task(self.sample(interval_ns))
         consumers = [asyncio.create_task(self.consume(i)) for i in range(sc.consumers)]
         producers = [asyncio.create_task(self.produce(i)) for i in range(sc.producers)]
-        # Stop producers: at the end of their schedule, or at `duration` whatever
-        # they are doing (a producer blocked in put() is released by close()).
-        timeout = None if sc.duration is None else sc.duration
-        await asyncio.wait(producers, timeout=timeout)
-        close_ns = self.clock()
-        self.broker.close()
-        await asyncio.gather(*producers)
-        # Drain: consumers empty the buffer, join() returns when every event is done.
+        # Stop producers: at the end of their schedule, at `duration` whatever they
+        # are doing, or on Ctrl-C/SIGTERM. close() releases producers blocked in put().
+        stop = asyncio.Event()
+        abort = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        unsubscribe = INTERRUPTS.subscribe(
+            lambda level: loop.call_soon_threadsafe((stop if level == 1 else abort).set)
+        )
         try:
-            async with asyncio.timeout(sc.drain_timeout):
-                await self.broker.join()
-        except TimeoutError:
-            self.broker.abandon_buffered()
-            for task in consumers:
-                task.cancel()
-        drain_done_ns = self.clock()
-        await asyncio.gather(*consumers, return_exceptions=True)
+            if INTERRUPTS.level:
+                stop.set()
+            await _first(asyncio.wait(producers), stop.wait(), abort.wait(), timeout=sc.duration)
+            close_ns = self.clock()
+            self.broker.close()
+            for task in producers:
+                task.cancel()  # those still sleeping until their next event: none is in flight
+            _raise_first_error(await asyncio.gather(*producers, return_exceptions=True))
+            # Drain: consumers empty the buffer; join() returns when every event is done.
+            # A drain deadline or a second signal abandons what is left, counted.
+            drained = not abort.is_set() and await _first(
+                self.broker.join(), abort.wait(), timeout=sc.drain_timeout, want=0
+            )
+            if not drained:
+                self.broker.abandon_buffered()
+                for task in consumers:
+                    task.cancel()
+            drain_done_ns = self.clock()
+            _raise_first_error(await asyncio.gather(*consumers, return_exceptions=True))
+        finally:
+            unsubscribe()
         sampler.cancel()
         await asyncio.gather(sampler, return_exceptions=True)
         self.recorder.fold()
@@ -264,6 +278,7 @@ class _Run:
             depth_interval_ns=interval_ns,
             depth=self.depth,
             dead_letters=self.dead_letters,
+            interrupted=stop.is_set() or abort.is_set(),
         )
 
     def _sample_interval_ns(self) -> int:
@@ -275,6 +290,29 @@ class _Run:
             span_s = sc.events / sc.rate_hz
         # About 500 samples per run, never finer than 1 ms.
         return max(NS // 1000, round((span_s or 1.0) * NS / 500))
+
+
+async def _first(*aws: Awaitable[object], timeout: float | None, want: int | None = None) -> bool:
+    """Wait until the first of ``aws`` finishes or ``timeout`` passes; cancel the rest.
+    Returns True if awaitable number ``want`` finished first (any, when None)."""
+    tasks = [asyncio.ensure_future(aw) for aw in aws]
+    try:
+        done, _ = await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            if not task.done():
+                task.cancel()
+    for task in done:
+        if task.exception() is not None and not isinstance(task.exception(), asyncio.CancelledError):
+            raise task.exception()  # type: ignore[misc]
+    return bool(done) if want is None else tasks[want] in done
+
+
+def _raise_first_error(outcomes: list[object]) -> None:
+    """A producer or consumer that crashed is a bug in streamsim: surface it."""
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError):
+            raise outcome
 
 
 def check_invariant(stats: BrokerStatistics) -> None:

@@ -4,16 +4,21 @@ progress bar, writing the report after each point."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+import signal
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .clock import uvloop_available
+from .interrupt import INTERRUPTS, Interrupted
 from .report import Point, Report, build_point, new_report, write_report
 from .runner import run_scenario
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from .config import Scenario, Sweep
 
 __all__ = ("Progress", "default_out_dir", "run_points", "run_sweep")
@@ -76,12 +81,26 @@ def run_points(
     warmup: int,
     out_dir: Path | None,
     progress: Progress | None = None,
+    completed: Sequence[Point] = (),
 ) -> Report:
-    """Run each (id, params, scenario), writing ``out_dir/report.json`` after every point."""
+    """Run each (id, params, scenario), writing ``out_dir/report.json`` after every point.
+    Points found finished in ``completed`` (a resumed sweep) are kept, not rerun.
+
+    Raises:
+        Interrupted: a signal stopped the sweep; the report holds the finished points
+            and the interrupted one, marked.
+    """
+    finished = {(p.id, json.dumps(p.scenario, sort_keys=True)): p for p in completed if p.status == "ok"}
     done: list[Point] = []
     warned_uvloop = False
     have_uvloop = uvloop_available()
     for point_id, params, scenario in points:
+        previous = finished.get((point_id, json.dumps(scenario.model_dump(mode="json"), sort_keys=True)))
+        if previous is not None:
+            done.append(previous)
+            if progress is not None:
+                progress.advance(point_id + " (done before)")
+            continue
         if progress is not None:
             progress.start(point_id)
         started = time.perf_counter()
@@ -98,21 +117,32 @@ def run_points(
             # Virtual-clock runs are deterministic: one run per seed, no warm-up needed.
             n_warm = 0 if scenario.clock == "virtual" else warmup
             for w in range(n_warm):
-                run_scenario(scenario, seed=scenario.seed + 10_000 + w, trace=trace)
-            results = [run_scenario(scenario, seed=scenario.seed + r, trace=trace) for r in range(repeats)]
+                if not INTERRUPTS.level:
+                    run_scenario(scenario, seed=scenario.seed + 10_000 + w, trace=trace)
+            results = []
+            for r in range(repeats):
+                results.append(run_scenario(scenario, seed=scenario.seed + r, trace=trace))
+                if results[-1].interrupted:
+                    break
             point = build_point(
                 point_id, params, scenario.model_dump(mode="json"), results, time.perf_counter() - started
             )
+            if results[-1].interrupted:
+                point = point.model_copy(update={"status": "interrupted", "note": "stopped by a signal"})
         done.append(point)
         report = new_report(sweep_def, done)
         if out_dir is not None:
             write_report(report, out_dir / "report.json")
         if progress is not None:
             progress.advance(point_id)
+        if INTERRUPTS.level:
+            raise Interrupted(INTERRUPTS.signum or signal.SIGINT)
     return new_report(sweep_def, done)
 
 
-def run_sweep(sweep: Sweep, out_dir: Path | None, *, show_progress: bool = True) -> Report:
+def run_sweep(
+    sweep: Sweep, out_dir: Path | None, *, show_progress: bool = True, completed: Sequence[Point] = ()
+) -> Report:
     points = [(point_id, params, sc) for point_id, params, sc in sweep.points()]
     progress = Progress(len(points)) if show_progress else None
     try:
@@ -123,6 +153,7 @@ def run_sweep(sweep: Sweep, out_dir: Path | None, *, show_progress: bool = True)
             warmup=sweep.warmup,
             out_dir=out_dir,
             progress=progress,
+            completed=completed,
         )
     finally:
         if progress is not None:
