@@ -78,6 +78,8 @@ class Scenario(BaseModel):
         assert weights is not None
         if len(weights) != self.levels or any(w < 0 for w in weights) or sum(weights) <= 0:
             raise ValueError(f"priority_weights must be {self.levels} non-negative numbers, got {weights}")
+        if self.maxsize != "unbounded" and self.maxsize < 1:  # the broker would refuse it mid-sweep
+            raise ValueError(f"maxsize must be >= 1 or 'unbounded', got {self.maxsize}")
         if self.overflow is Overflow.TIMEOUT and self.put_timeout is None:
             raise ValueError("put_timeout is required with overflow 'timeout'")
         if self.discipline == "aging" and self.age_step is None:
@@ -117,6 +119,8 @@ class Scenario(BaseModel):
             drop.update(on=None, off=None)
         if self.arrival != "trace":
             drop.update(trace=None, speed=1.0, rate_scale=1.0)
+        if self.service != "lognormal":
+            drop["service_sigma"] = 1.0  # the lognormal shape; other distributions ignore it
         if self.maxsize == "unbounded" and self.overflow is not Overflow.BLOCK:
             drop["overflow"] = Overflow.BLOCK  # never full: the policy never acts
         return self.model_copy(update=drop)

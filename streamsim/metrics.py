@@ -8,7 +8,6 @@ whole put+get, so the hot path appends raw nanoseconds to plain lists and
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -76,7 +75,9 @@ class LatencyHistogram:
         """The HDR value at ``percentile`` (highest equivalent value), None if empty."""
         if self.count == 0:
             return None
-        target = max(1, math.ceil(percentile / 100 * self.count))
+        # hdrh's own rank rule (round half up), so values match get_value_at_percentile;
+        # ceil(percentile / 100 * count) overshoots by one rank on float noise (99.9 / 100 * 1000).
+        target = self.hdr.get_target_count_at_percentile(percentile)
         index = int(np.searchsorted(np.cumsum(self._counts), target))
         return int(self.hdr.get_highest_equivalent_value(self.hdr.get_value_from_index(index)))
 
@@ -89,7 +90,7 @@ class LatencyHistogram:
         out["mean_ms"] = self.sum_ns / self.count / 1e6
         cumulative = np.cumsum(self._counts)
         for name, pct in PERCENTILES.items():
-            target = max(1, math.ceil(pct / 100 * self.count))
+            target = self.hdr.get_target_count_at_percentile(pct)
             index = int(np.searchsorted(cumulative, target))
             value = self.hdr.get_highest_equivalent_value(self.hdr.get_value_from_index(index))
             out[f"{name}_ms"] = min(value, self.max_ns) / 1e6  # never above the exact max

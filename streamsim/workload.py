@@ -53,6 +53,8 @@ class ServiceTime:
         if self.kind == "exponential":
             return rng.exponential(mean_ns, n).astype(np.int64)
         if self.kind == "lognormal":
+            if mean_ns == 0:  # degenerate, like constant and exponential with mean 0 (log(0) fails)
+                return np.zeros(n, dtype=np.int64)
             mu = math.log(mean_ns) - self.sigma**2 / 2  # so that the mean is mean_ns
             return rng.lognormal(mu, self.sigma, n).astype(np.int64)
         raise ConfigError(f"service must be constant, exponential or lognormal, got {self.kind!r}")
@@ -80,7 +82,10 @@ class Trace:
 
     @property
     def mean_rate_hz(self) -> float:
-        total = int(self.counts.sum()) if self.counts is not None else len(self.times_s or ())
+        if self.counts is not None:
+            total = int(self.counts.sum())
+        else:  # `len(times_s or ())` raised: an array's truth value is ambiguous
+            total = len(self.times_s) if self.times_s is not None else 0
         return total / self.span_s if self.span_s else 0.0
 
 
@@ -111,6 +116,8 @@ def _numbers(path: Path, rows: list[list[str]], columns: int, kind: type) -> np.
             raise ConfigError(f"trace: {path} line {line}: expected {columns} fields, got {len(row)}")
         try:
             values.append([kind(v) for v in row])
+            if not all(math.isfinite(v) for v in values[-1]):  # float() accepts "nan" and "inf"
+                raise ValueError
         except ValueError:
             raise ConfigError(f"trace: {path} line {line}: not a number: {','.join(row)!r}") from None
     return np.array(values, dtype=np.float64).reshape(-1, columns)
@@ -179,7 +186,7 @@ class Workload:
         if events is None and duration_s is None:
             raise ConfigError("a workload needs events or duration")
         if self.arrival == "trace" and self.trace is not None and self.trace.times_s is not None:
-            yield from self._event_trace_chunk(events, duration_s)
+            yield from self._event_trace_chunk(rng, events, duration_s)
             return
         weights = np.asarray(self.priority_weights, dtype=np.float64)
         p = weights / weights.sum()
@@ -205,19 +212,22 @@ class Workload:
             if past_horizon or (events is not None and emitted >= events):
                 return
 
-    def _event_trace_chunk(self, events: int | None, duration_s: float | None) -> Iterator[Chunk]:
+    def _event_trace_chunk(
+        self, rng: np.random.Generator, events: int | None, duration_s: float | None
+    ) -> Iterator[Chunk]:
         """Explicit-event traces: producer ``index`` replays rows index, index+P, ..."""
         trace = self.trace
         assert trace is not None and trace.times_s is not None and trace.priorities is not None
         if self.speed <= 0:
             raise ConfigError(f"speed must be > 0, got {self.speed}")
         rows = slice(self.index, None, self.producers)
-        times = (trace.times_s[rows] * (NS / self.speed)).astype(np.int64)
+        # Rounded, not truncated: 1.001 * 1e9 is 1000999999.9999999 in floating point.
+        times = np.rint(trace.times_s[rows] * (NS / self.speed)).astype(np.int64)
         priority = trace.priorities[rows]
         if trace.service_s is not None:
-            service = (trace.service_s[rows] * NS).astype(np.int64)
+            service = np.rint(trace.service_s[rows] * NS).astype(np.int64)
         else:
-            service = self.service.draw_ns(np.random.default_rng(self.index), len(times))
+            service = self.service.draw_ns(rng, len(times))  # the run's seeded rng, not one per index
         n = len(times)
         if duration_s is not None:
             n = int(np.searchsorted(times, round(duration_s * NS)))
