@@ -167,9 +167,13 @@ class Scenario(BaseModel):
 
 
 def _one_line(exc: ValidationError, where: str) -> str:
-    """The first validation error as 'where: field: problem, got value'."""
-    err = exc.errors()[0]
-    field = ".".join(str(part) for part in err["loc"])
+    """The first validation error as 'where: field: problem, got value'. A misspelled
+    field comes first: it usually explains the 'missing' error beside it."""
+    errors = exc.errors()
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    # Drop pydantic's union-member tags ("maxsize.int", "maxsize.literal[...]").
+    parts = [str(p) for p in err["loc"] if str(p) not in ("int", "float", "str", "bool") and "[" not in str(p)]
+    field = ".".join(parts)
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         return f"{where}{field}: unknown field"
@@ -215,7 +219,8 @@ class Sweep(BaseModel):
                     continue
                 seen.add(key)
                 params = {k: _plain(getattr(scenario, k)) for k in varied}
-                points.append((_label(combo) or "base", params, scenario))
+                shown = {k: params[k] for k in combo if params[k] is not None}  # ignored ones go
+                points.append((_label(shown) or "base", params, scenario))
         return points
 
 
