@@ -57,3 +57,10 @@ def bench(session: nox.Session) -> None:
         session.run("streamsim", "sweep", *args)
     else:
         session.run("streamsim", "sweep", "bench/default.toml", *args)
+
+
+@nox.session(default=False)
+def perf(session: nox.Session) -> None:
+    """The harness's own costs: virtual-clock speed, measurement overhead, memory."""
+    session.install(".")
+    session.run("python", "bench/perf.py", *session.posargs)
