@@ -66,7 +66,54 @@ def summary_markdown(report: Report) -> str:
         "|" + "|".join("---" if i == 0 else "---:" for i in range(len(HEADERS))) + "|",
     ]
     lines += ["| " + " | ".join(row) + " |" for row in summary_rows(report)]
+    ranking = strategy_ranking(report)
+    if ranking:
+        lines += [
+            "",
+            "## Strategies ranked by how well they protect priority 0",
+            "",
+            "Lowest p0 drop rate first, then lowest p0 end-to-end p99; at the sweep's highest load "
+            "(each strategy's worst point there).",
+            "",
+            "| rank | strategy | p0 drop % | p0 e2e p99 ms | all drop % | processed/s |",
+            "|---:|---|---:|---:|---:|---:|",
+        ]
+        for rank, (name, point) in enumerate(ranking, start=1):
+            drop0 = _metric(point, "drop_rate.p0")
+            drop = _metric(point, "drop_rate")
+            lines.append(
+                f"| {rank} | {name} | {_fmt(None if drop0 is None else 100 * drop0, 2)} "
+                f"| {_fmt(_metric(point, 'end_to_end_p99_ms.p0'), 2)} "
+                f"| {_fmt(None if drop is None else 100 * drop, 1)} | {_fmt(_metric(point, 'throughput_hz'), 0)} |"
+            )
     return "\n".join(lines) + "\n"
+
+
+def strategy_ranking(report: Report) -> list[tuple[str, Point]]:
+    """Strategies (overflow policy x discipline) at the highest offered load, best
+    protection of priority 0 first. Empty unless the sweep varies the strategy."""
+    points = [p for p in report.points if p.status == "ok" and p.metrics]
+    strategies = {(p.scenario.get("overflow"), p.scenario.get("discipline")) for p in points}
+    if len(strategies) < 2:
+        return []
+    loads = [p.scenario.get("load") or p.scenario.get("rate") for p in points]
+    top = max((x for x in loads if x is not None), default=None)
+    if top is None:
+        return []
+    loaded = [p for p, x in zip(points, loads, strict=True) if x == top]
+    # One row per strategy: its worst-protected point at that load.
+    worst: dict[str, Point] = {}
+    for p in loaded:
+        name = f"{p.scenario.get('overflow')} / {p.scenario.get('discipline')}"
+        if name not in worst or _key(p) > _key(worst[name]):
+            worst[name] = p
+    return sorted(worst.items(), key=lambda item: _key(item[1]))
+
+
+def _key(point: Point) -> tuple[float, float]:
+    drop0 = _metric(point, "drop_rate.p0")
+    p99 = _metric(point, "end_to_end_p99_ms.p0")
+    return (1.0 if drop0 is None else drop0, float("inf") if p99 is None else p99)
 
 
 def summary_text(report: Report) -> str:
