@@ -1,0 +1,578 @@
+"""Figures of a report, as PNGs (matplotlib, Agg backend: no display needed).
+
+Each figure is drawn only when the report has data for it; a report whose points
+were all skipped writes nothing. Null metrics and missing keys are left out of a
+figure, never drawn as zero.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import math
+from typing import TYPE_CHECKING, Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # before pyplot: files only, never a window
+
+import matplotlib.pyplot as plt
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from pathlib import Path
+
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from .report import Estimate, Point, Report
+
+__all__ = ("write_plots",)
+
+DPI = 100
+MAX_DEPTH_PANELS = 6
+PERCENTILES = (("p50_ms", "p50"), ("p90_ms", "p90"), ("p99_ms", "p99"), ("p99_9_ms", "p99.9"))
+LOAD_STYLES = ("-", "--", ":")  # highest load first
+# Parameters that name the broker policy or the load, not "other" differences between points.
+_POLICY_KEYS = frozenset({"overflow", "put_timeout"})
+_LOAD_KEYS = frozenset({"load", "rate"})
+_KEY_ORDER = ("overflow", "put_timeout", "maxsize", "load", "rate", "loop")
+
+
+def write_plots(report: Report, out_dir: Path) -> list[Path]:
+    """Write every figure the report has data for into ``out_dir``.
+
+    Returns:
+        The PNGs written, in a fixed order; empty when no point has data.
+    """
+    points = [p for p in report.points if p.status != "skipped" and (p.priorities or p.metrics)]
+    figures: list[tuple[str, Callable[[Sequence[Point]], Figure | None]]] = [
+        ("latency_percentiles.png", _latency_percentiles),
+        ("drop_rate_vs_maxsize.png", _drop_rate_vs_maxsize),
+        ("drain_time.png", _drain_time),
+        ("loops.png", _loops),
+        ("queue_depth.png", _queue_depth),
+    ]
+    written: list[Path] = []
+    if not points:
+        return written
+    for name, draw in figures:
+        fig = draw(points)
+        if fig is None:
+            continue
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / name
+        try:
+            _save(fig, path)
+        finally:
+            plt.close(fig)
+        written.append(path)
+    return written
+
+
+def _save(fig: Figure, path: Path) -> None:
+    """Save as a palette PNG: a plot has few colours, and 8-bit indices make the
+    file about three times smaller than matplotlib's RGBA output."""
+    from PIL import Image  # matplotlib's own dependency
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    buf.seek(0)
+    with Image.open(buf) as image:
+        image.convert("RGB").quantize(colors=256).save(path, format="PNG", optimize=True)
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _priority_label(level: int) -> str:
+    return "p0 (most urgent)" if level == 0 else f"p{level}"
+
+
+def _priority_color(level: int, levels: int) -> Any:
+    if levels <= 10:
+        return f"C{level}"
+    return plt.get_cmap("viridis")(level / max(levels - 1, 1))
+
+
+def _levels(points: Sequence[Point]) -> int:
+    return max((len(p.priorities) for p in points), default=0)
+
+
+def _estimate(point: Point, name: str) -> Estimate | None:
+    est = point.metrics.get(name)
+    return est if est is not None and est.median is not None else None
+
+
+def _median(point: Point, name: str) -> float | None:
+    est = _estimate(point, name)
+    return None if est is None else est.median
+
+
+def _errors(est: Estimate) -> tuple[float, float]:
+    """Distances from the median down to ci_low and up to ci_high (zero when unknown)."""
+    med = est.median if est.median is not None else 0.0
+    low = med - est.ci_low if est.ci_low is not None else 0.0
+    high = est.ci_high - med if est.ci_high is not None else 0.0
+    return max(low, 0.0), max(high, 0.0)
+
+
+def _param(point: Point, key: str) -> Any:
+    """A parameter as the point ran it: its sweep parameter, else the scenario's value."""
+    if key in point.params:
+        return point.params[key]
+    return point.scenario.get(key)
+
+
+def _policy(point: Point) -> str:
+    """The overflow policy as a label; ``timeout`` carries its put_timeout."""
+    policy = str(_param(point, "overflow") or "?")
+    if policy == "timeout":
+        timeout = _param(point, "put_timeout")
+        if isinstance(timeout, int | float):
+            return f"timeout {timeout:g}s"
+    return policy
+
+
+def _load(point: Point) -> tuple[str, float] | None:
+    """The offered load: ("load", x) or ("rate", events/s); None in closed loop or trace replay."""
+    for key in ("load", "rate"):
+        value = _param(point, key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return key, float(value)
+    return None
+
+
+def _load_label(load: tuple[str, float] | None) -> str:
+    if load is None:
+        return "no set load"
+    kind, value = load
+    return f"load {value:g}" if kind == "load" else f"rate {value:g}/s"
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _varying(points: Sequence[Point], exclude: frozenset[str] = frozenset()) -> list[str]:
+    """The parameter keys whose values differ among ``points``: policy, size and load
+    first (what the figures are about), then the rest in first-seen order."""
+    keys: list[str] = []
+    for p in points:
+        keys.extend(k for k in p.params if k not in keys and k not in exclude)
+    keys.sort(key=lambda k: _KEY_ORDER.index(k) if k in _KEY_ORDER else len(_KEY_ORDER))
+    return [
+        k for k in keys if len({json.dumps(_param(p, k), sort_keys=True, default=str) for p in points}) > 1
+    ]
+
+
+def _short_id(point: Point, keys: Sequence[str]) -> str:
+    """A tick label: only the parameters that vary; the policy without its key."""
+    parts = []
+    for key in keys:
+        if key == "overflow":
+            parts.append(_policy(point))
+        elif (key != "put_timeout" or "overflow" not in keys) and _param(point, key) is not None:
+            parts.append(f"{key}={_fmt(_param(point, key))}")  # None: the parameter does not apply
+    return " ".join(parts) or point.id
+
+
+def _point_ticks(ax: Axes, labels: Sequence[str], width_in: float) -> None:
+    """One rotated tick per point, the text as large as the spacing allows."""
+    n = len(labels)
+    spacing_pt = 72 * 0.8 * width_in / max(n, 1)
+    ax.set_xticks(range(n))
+    ax.set_xticklabels(labels, rotation=90, fontsize=max(5.0, min(8.0, 0.85 * spacing_pt)))
+    ax.set_xlim(-0.7, n - 0.3)
+
+
+def _by_policy(points: Sequence[Point]) -> tuple[list[Point], list[str]]:
+    """The points grouped by overflow policy (report order within a group), and the policies."""
+    policies = list(dict.fromkeys(_policy(p) for p in points))
+    return sorted(points, key=lambda p: policies.index(_policy(p))), policies
+
+
+def _policy_bands(axes: Sequence[Axes], ordered: Sequence[Point], width_in: float) -> None:
+    """Separate the policy groups with faint lines and name them along the top axis."""
+    bounds = [i for i in range(1, len(ordered)) if _policy(ordered[i]) != _policy(ordered[i - 1])]
+    if not bounds:
+        return
+    for ax in axes:
+        for b in bounds:
+            ax.axvline(b - 0.5, color="0.55", lw=0.8)
+    edges = [0, *bounds, len(ordered)]
+    names = [_policy(ordered[a]) for a in edges[:-1]]
+    # Rotate the names when a group is narrower than its name (about 0.6 em per character).
+    inch_per_point = 0.8 * width_in / len(ordered)
+    fits = all(
+        (b - a) * inch_per_point >= 0.6 * 8 / 72 * len(name)
+        for (a, b), name in zip(itertools.pairwise(edges), names, strict=True)
+    )
+    top = axes[0].secondary_xaxis("top")
+    top.set_xticks([(a + b - 1) / 2 for a, b in itertools.pairwise(edges)])
+    if fits:
+        top.set_xticklabels(names, fontsize=8)
+    else:
+        top.set_xticklabels(names, fontsize=8, rotation=30, ha="left", rotation_mode="anchor")
+    top.tick_params(length=0)
+
+
+def _figure(width: float, height: float, nrows: int = 1, ncols: int = 1, **kw: Any) -> tuple[Figure, Any]:
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(width, height), dpi=DPI, layout="constrained", squeeze=False, **kw
+    )
+    return fig, axes
+
+
+# ---------------------------------------------------------------------- figures
+
+
+def _latency_percentiles(points: Sequence[Point]) -> Figure | None:
+    """End-to-end latency percentiles, one panel per percentile, one series per priority."""
+    levels = _levels(points)
+    points, _ = _by_policy(points)
+    data: dict[tuple[str, int], list[tuple[int, float]]] = {}
+    for x, point in enumerate(points):
+        for pm in point.priorities:
+            for key, _ in PERCENTILES:
+                value = getattr(pm.end_to_end, key, None)
+                if isinstance(value, int | float) and value > 0:  # log scale: zero has no place
+                    data.setdefault((key, pm.priority), []).append((x, float(value)))
+    if not data:
+        return None
+    n = len(points)
+    keys = _varying(points, exclude=_POLICY_KEYS)
+    labels = [_short_id(p, keys) for p in points]
+    width_in = max(8.0, min(14.0, 4 + 0.1 * n))
+    fig, axes = _figure(width_in, 7.0 + 0.045 * max(len(s) for s in labels), len(PERCENTILES), 1, sharex=True)
+    width = 0.6 / max(levels, 1)
+    for row, (key, name) in enumerate(PERCENTILES):
+        ax = axes[row][0]
+        for level in range(levels):
+            series = data.get((key, level), [])
+            if not series:
+                continue
+            offset = (level - (levels - 1) / 2) * width
+            ax.plot(
+                [x + offset for x, _ in series],
+                [v for _, v in series],
+                "o",
+                ms=3.5 if n > 40 else 5,
+                color=_priority_color(level, levels),
+                label=_priority_label(level),
+            )
+        if ax.has_data():
+            ax.set_yscale("log")
+        ax.set_ylabel(f"{name} latency (ms)")
+        ax.grid(True, which="major", axis="both", alpha=0.3)
+    _point_ticks(axes[-1][0], labels, width_in)
+    _policy_bands([row[0] for row in axes], points, width_in)
+    axes[-1][0].set_xlabel("sweep point (parameters that vary; grouped by overflow policy)")
+    handles = [
+        Line2D([], [], marker="o", ls="", color=_priority_color(lv, levels), label=_priority_label(lv))
+        for lv in range(levels)
+        if any((k, lv) in data for k, _ in PERCENTILES)
+    ]
+    fig.legend(handles=handles, loc="outside right upper", fontsize=8, title="priority", title_fontsize=8)
+    fig.suptitle("End-to-end latency per priority (intended send → done), log scale", fontsize=11)
+    return fig
+
+
+def _drop_rate(point: Point, level: int) -> float | None:
+    for pm in point.priorities:
+        if pm.priority == level and pm.drop_rate is not None:
+            return pm.drop_rate
+    return _median(point, f"drop_rate.p{level}")
+
+
+def _drop_rate_vs_maxsize(points: Sequence[Point]) -> Figure | None:
+    """Drop rate per priority against maxsize, one panel per overflow policy."""
+    sized = [
+        p
+        for p in points
+        if isinstance(_param(p, "maxsize"), int) and not isinstance(_param(p, "maxsize"), bool)
+    ]
+    sized = [p for p in sized if any(_drop_rate(p, lv) is not None for lv in range(len(p.priorities)))]
+    if not sized:
+        return None
+    # Points may differ in more than policy, size and load (loop, consumers...): keep
+    # the most common combination of those other parameters, and say which in the title.
+    others = _varying(sized, exclude=frozenset({"maxsize"}) | _POLICY_KEYS | _LOAD_KEYS)
+    combos: dict[str, list[Point]] = {}
+    for p in sized:
+        combos.setdefault(json.dumps([_param(p, k) for k in others], default=str), []).append(p)
+    chosen = max(combos.values(), key=len)
+    fixed = _short_id(chosen[0], others) if others else ""
+    # One line style per load, at most the three highest.
+    loads = sorted(
+        {_load(p) for p in chosen}, key=lambda ld: (ld is not None, ld[1] if ld else 0.0), reverse=True
+    )
+    shown = loads[: len(LOAD_STYLES)]
+    style = {ld: LOAD_STYLES[i] for i, ld in enumerate(shown)}
+    policies = list(dict.fromkeys(_policy(p) for p in chosen if _load(p) in style))
+    levels = _levels(chosen)
+    ncols = min(3, len(policies))
+    nrows = math.ceil(len(policies) / ncols)
+    fig, axes = _figure(max(8.0, 4.0 * ncols + 1.5), 3.0 * nrows + 1.0, nrows, ncols, sharey=True)
+    sizes = sorted({int(_param(p, "maxsize")) for p in chosen})
+    top = 0.0
+    for i, policy in enumerate(policies):
+        ax = axes[i // ncols][i % ncols]
+        for load in shown:
+            group = sorted(
+                (p for p in chosen if _policy(p) == policy and _load(p) == load),
+                key=lambda p: int(_param(p, "maxsize")),
+            )
+            for level in range(levels):
+                xy = [
+                    (int(_param(p, "maxsize")), 100 * r)
+                    for p in group
+                    if (r := _drop_rate(p, level)) is not None
+                ]
+                if xy:
+                    top = max(top, *(y for _, y in xy))
+                    ax.plot(
+                        *zip(*xy, strict=True),
+                        style[load],
+                        marker="o",
+                        ms=4,
+                        color=_priority_color(level, levels),
+                    )
+        ax.set_xscale("log")
+        if len(sizes) <= 8:  # label the sizes swept, as plain numbers
+            ax.set_xticks(sizes, [str(v) for v in sizes])
+            ax.minorticks_off()
+        ax.set_title(policy, fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+        if i % ncols == 0:
+            ax.set_ylabel("drop rate (% of offered)")
+        if i // ncols == nrows - 1 or i + ncols >= len(policies):
+            ax.set_xlabel("maxsize (events, log)")
+    for j in range(len(policies), nrows * ncols):
+        axes[j // ncols][j % ncols].set_visible(False)
+    axes[0][0].set_ylim(0, max(1.0, min(100.0, top * 1.08)))  # shared by every panel
+    handles = [
+        Line2D([], [], color=_priority_color(lv, levels), marker="o", ls="-", label=_priority_label(lv))
+        for lv in range(levels)
+    ]
+    if len(shown) > 1:
+        handles += [Line2D([], [], color="0.3", ls=style[ld], label=_load_label(ld)) for ld in shown]
+    fig.legend(handles=handles, loc="outside right upper", fontsize=8)
+    names = {"-": "solid", "--": "dashed", ":": "dotted"}
+    which = ", ".join(_load_label(ld) + (f" ({names[style[ld]]})" if len(shown) > 1 else "") for ld in shown)
+    if len(loads) > len(shown):
+        which += f" (the {len(shown)} highest of {len(loads)})"
+    fig.suptitle(
+        "Drop rate per priority vs buffer size, by overflow policy\n"
+        + f"{which}{'; ' + fixed if fixed else ''}",
+        fontsize=10,
+    )
+    return fig
+
+
+def _drain_time(points: Sequence[Point]) -> Figure | None:
+    """Drain time (close -> join) per point, median with its interval, coloured by policy."""
+    have = [p for p in points if _estimate(p, "drain_ms") is not None]
+    if not have:
+        return None
+    ordered, policies = _by_policy(have)
+    keys = _varying(ordered, exclude=_POLICY_KEYS)
+    n = len(ordered)
+    labels = [_short_id(p, keys) for p in ordered]
+    width_in = max(8.0, min(14.0, 4 + 0.1 * n))
+    fig, axes = _figure(width_in, 3.8 + 0.045 * max(len(s) for s in labels))
+    ax = axes[0][0]
+    for c, policy in enumerate(policies):
+        xs, ys, lows, highs = [], [], [], []
+        for x, p in enumerate(ordered):
+            est = _estimate(p, "drain_ms")
+            if est is None or _policy(p) != policy or est.median is None:
+                continue
+            low, high = _errors(est)
+            xs.append(x)
+            ys.append(est.median)
+            lows.append(low)
+            highs.append(high)
+        ax.errorbar(
+            xs,
+            ys,
+            yerr=[lows, highs],
+            fmt="o",
+            ms=4,
+            capsize=2,
+            elinewidth=1,
+            color=f"C{c % 10}",
+            label=policy,
+        )
+    _point_ticks(ax, labels, width_in)
+    _policy_bands([ax], ordered, width_in)
+    medians = [m for p in ordered if (m := _median(p, "drain_ms")) is not None]
+    if min(medians) > 0 and max(medians) / min(medians) > 30:
+        ax.set_yscale("log")  # a backlog drains in seconds, an idle broker in microseconds
+        ax.set_ylabel("drain time (ms, log)")
+    else:
+        ax.set_ylim(bottom=0)
+        ax.set_ylabel("drain time (ms)")
+    ax.set_xlabel("sweep point (parameters that vary, besides the policy)")
+    ax.grid(True, axis="y", alpha=0.3)
+    fig.legend(title="overflow policy", fontsize=8, title_fontsize=8, loc="outside right upper")
+    ax.set_title("Drain time (close → join returns): median, bars = interval over repeats", fontsize=11)
+    return fig
+
+
+def _loops(points: Sequence[Point]) -> Figure | None:
+    """asyncio vs uvloop on otherwise equal points: throughput and p99 end-to-end latency."""
+    by_key: dict[str, dict[str, Point]] = {}
+    for p in points:
+        loop = _param(p, "loop")
+        if loop in ("asyncio", "uvloop") and p.status == "ok":
+            rest = {k: v for k, v in p.scenario.items() if k != "loop"}
+            by_key.setdefault(json.dumps(rest, sort_keys=True, default=str), {})[loop] = p
+    pairs = [(d["asyncio"], d["uvloop"]) for d in by_key.values() if len(d) == 2]
+    metrics = (
+        ("throughput_hz", "throughput (events/s)"),
+        ("end_to_end_p99_ms", "p99 end-to-end latency (ms)"),
+    )
+    pairs = [pr for pr in pairs if any(_estimate(p, m) is not None for p in pr for m, _ in metrics)]
+    if not pairs:
+        return None
+    keys = _varying([p for pr in pairs for p in pr], exclude=frozenset({"loop"}))
+    labels = [_short_id(a, keys) if keys else "the point" for a, _ in pairs]
+    n = len(pairs)
+    fig, axes = _figure(
+        max(8.0, min(14.0, 3 + 0.6 * n)), 6.0 + 0.05 * max(len(s) for s in labels), 2, 1, sharex=True
+    )
+    width = 0.38
+    for row, (metric, ylabel) in enumerate(metrics):
+        ax = axes[row][0]
+        for side, (loop, color) in enumerate((("asyncio", "C0"), ("uvloop", "C1"))):
+            xs, ys, lows, highs = [], [], [], []
+            for x, pair in enumerate(pairs):
+                est = _estimate(pair[side], metric)
+                if est is None or est.median is None:
+                    continue
+                low, high = _errors(est)
+                xs.append(x + (side - 0.5) * width)
+                ys.append(est.median)
+                lows.append(low)
+                highs.append(high)
+            ax.bar(
+                xs,
+                ys,
+                width,
+                yerr=[lows, highs],
+                capsize=2,
+                color=color,
+                label=loop,
+                error_kw={"elinewidth": 1},
+            )
+        for x, (a, u) in enumerate(pairs):
+            va, vu = _median(a, metric), _median(u, metric)
+            top = max(
+                (v for v in (va, vu, _ci_high(a, metric), _ci_high(u, metric)) if v is not None), default=0.0
+            )
+            text = f"{vu / va:.2f}×" if va and vu is not None else "n/a"
+            ax.annotate(text, (x, top), xytext=(0, 3), textcoords="offset points", ha="center", fontsize=7)
+        ax.margins(y=0.15)
+        ax.set_ylabel(ylabel)
+        ax.grid(True, axis="y", alpha=0.3)
+        what = "higher is better" if metric == "throughput_hz" else "lower is better"
+        ax.set_title(
+            f"{ylabel.split(' (')[0]}: median, bars = interval; label = uvloop/asyncio ({what})",
+            fontsize=9,
+            loc="left",
+        )
+    _point_ticks(axes[-1][0], labels, fig.get_figwidth())
+    axes[-1][0].set_xlabel("point (parameters that vary, besides the loop)")
+    handles, names = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, names, title="event loop", fontsize=8, title_fontsize=8, loc="outside right upper")
+    fig.suptitle("asyncio vs uvloop on the same points", fontsize=11)
+    return fig
+
+
+def _ci_high(point: Point, name: str) -> float | None:
+    est = _estimate(point, name)
+    return None if est is None else est.ci_high
+
+
+def _peak(point: Point) -> float:
+    peak = _median(point, "peak_depth")
+    if peak is not None:
+        return peak
+    if point.depth is None:
+        return 0.0
+    totals = [sum(col) for col in zip(*point.depth.by_priority, strict=False)]
+    return float(max(totals, default=0))
+
+
+def _has_depth(point: Point) -> bool:
+    depth = point.depth
+    return depth is not None and depth.interval_ms > 0 and any(any(series) for series in depth.by_priority)
+
+
+def _queue_depth(points: Sequence[Point]) -> Figure | None:
+    """Buffered events over time, stacked by priority, for the deepest point of each policy."""
+    have = [p for p in points if _has_depth(p)]
+    if not have:
+        return None
+    best: dict[str, Point] = {}
+    for p in have:
+        policy = _policy(p)
+        if policy not in best or _peak(p) > _peak(best[policy]):
+            best[policy] = p
+    chosen = list(best.values())[:MAX_DEPTH_PANELS]
+    # With few policies, fill up with the next deepest points so the figure says more.
+    taken = {id(p) for p in chosen}
+    for p in sorted(have, key=_peak, reverse=True):
+        if len(chosen) >= min(4, MAX_DEPTH_PANELS):
+            break
+        if id(p) not in taken:
+            chosen.append(p)
+            taken.add(id(p))
+    keys = _varying(have)
+    levels = _levels(chosen)
+    ncols = min(3, len(chosen))
+    nrows = math.ceil(len(chosen) / ncols)
+    fig, axes = _figure(4.2 * ncols + 1.5, 3.0 * nrows + 0.8, nrows, ncols)
+    drew_maxsize = False
+    for i, p in enumerate(chosen):
+        ax = axes[i // ncols][i % ncols]
+        assert p.depth is not None
+        series = p.depth.by_priority
+        n = max((len(s) for s in series), default=0)
+        xs = [k * p.depth.interval_ms / 1000 for k in range(n)]
+        ys = [list(s) + [0] * (n - len(s)) for s in series]
+        ax.stackplot(xs, ys, colors=[_priority_color(lv, levels) for lv in range(len(ys))], alpha=0.85)
+        maxsize = _param(p, "maxsize")
+        if isinstance(maxsize, int) and maxsize <= 1.5 * max(
+            (sum(c) for c in zip(*ys, strict=True)), default=0
+        ):
+            ax.axhline(maxsize, color="0.3", ls="--", lw=1)
+            drew_maxsize = True
+        ax.set_title(f"{_short_id(p, keys)}\npeak {_peak(p):g}", fontsize=8)
+        ax.set_xlim(0, xs[-1] if len(xs) > 1 else 1)
+        ax.set_ylim(bottom=0)
+        ax.grid(True, alpha=0.3)
+        if i % ncols == 0:
+            ax.set_ylabel("queued events")
+        if i // ncols == nrows - 1 or i + ncols >= len(chosen):
+            ax.set_xlabel("time since start (s)")
+    for j in range(len(chosen), nrows * ncols):
+        axes[j // ncols][j % ncols].set_visible(False)
+    handles: list[Any] = [
+        Patch(color=_priority_color(lv, levels), alpha=0.85, label=_priority_label(lv))
+        for lv in range(levels)
+    ]
+    if drew_maxsize:
+        handles.append(Line2D([], [], color="0.3", ls="--", lw=1, label="maxsize (buffer capacity)"))
+    fig.legend(handles=handles, loc="outside right upper", fontsize=8)
+    fig.suptitle(
+        "Queue depth over time, stacked by priority (first measured repeat; deepest point per policy)",
+        fontsize=11,
+    )
+    return fig
