@@ -62,6 +62,8 @@ class Scenario(BaseModel):
     failure_rate: float = Field(default=0.0, ge=0, le=1, description="chance a handler call raises")
     fail_first: int = Field(default=0, ge=0, description="the first N handler calls per priority raise")
     max_retries: int = Field(default=0, ge=0)
+    stall_at: float | None = Field(default=None, ge=0, description="seconds from start: consumer 0 stalls")
+    stall: float | None = Field(default=None, gt=0, description="seconds consumer 0 stalls, once")
     # run length and shutdown
     duration: float | None = Field(default=None, gt=0, description="seconds of offered load")
     events: int | None = Field(default=None, ge=1, description="events offered in total")
@@ -88,6 +90,8 @@ class Scenario(BaseModel):
             raise ValueError(f"weights must be {self.levels} integers >= 1, got {self.weights}")
         if self.duration is None and self.events is None:
             raise ValueError("give duration or events")
+        if (self.stall is None) != (self.stall_at is None):
+            raise ValueError("stall and stall_at go together: give both or neither")
         if self.arrival in ("constant", "poisson", "bursty") and (self.rate is None) == (self.load is None):
             raise ValueError(f"arrival {self.arrival!r} needs exactly one of rate or load")
         if self.arrival == "bursty" and (self.on is None or self.off is None):
@@ -107,6 +111,8 @@ class Scenario(BaseModel):
         """The same scenario with parameters its policies ignore set to None, so
         that sweep points differing only in those collapse into one."""
         drop: dict[str, Any] = {}
+        if self.maxsize == "unbounded" and self.overflow is not Overflow.BLOCK:
+            return self.model_copy(update={"overflow": Overflow.BLOCK}).normalized()  # never full
         if self.overflow is not Overflow.TIMEOUT:
             drop["put_timeout"] = None
         if self.discipline != "aging":
@@ -121,8 +127,6 @@ class Scenario(BaseModel):
             drop.update(trace=None, speed=1.0, rate_scale=1.0)
         if self.service != "lognormal":
             drop["service_sigma"] = 1.0  # the lognormal shape; other distributions ignore it
-        if self.maxsize == "unbounded" and self.overflow is not Overflow.BLOCK:
-            drop["overflow"] = Overflow.BLOCK  # never full: the policy never acts
         return self.model_copy(update=drop)
 
     @property

@@ -152,7 +152,16 @@ class _Run:
         raw = self.recorder.raw
         service_raw, e2e_raw, sent_raw = raw["service"], raw["end_to_end"], raw["end_to_end_sent"]
         may_fail = sc.failure_rate > 0 or sc.fail_first > 0
+        # One-off stall (a GC pause, a slow dependency): consumer 0 stops taking events
+        # for `stall` seconds the first time it goes for one at or after `stall_at`.
+        # It holds no event meanwhile: queued events wait, service times stay clean.
+        stall_at_ns, stall_s = None, 0.0
+        if index == 0 and sc.stall_at is not None and sc.stall is not None:
+            stall_at_ns, stall_s = self.start_ns + round(sc.stall_at * NS), sc.stall
         while True:
+            if stall_at_ns is not None and clock() >= stall_at_ns:
+                stall_at_ns = None
+                await asyncio.sleep(stall_s)
             try:
                 job = await broker.get()
             except BrokerClosed:
@@ -211,13 +220,21 @@ class _Run:
     # ---------------------------------------------------------------- sampling
 
     async def sample(self, interval_ns: int) -> None:
-        broker, depth, recorder = self.broker, self.depth, self.recorder
+        broker, depth, recorder, clock = self.broker, self.depth, self.recorder, self.clock
+        next_ns = clock()
         while True:
             for level, n in enumerate(broker.qsize_by_priority()):
                 depth[level].append(n)
             if recorder.pending() > 200_000:
                 recorder.fold()  # bounded memory however long the run
-            await asyncio.sleep(interval_ns / NS)
+            # A fixed schedule, not a fixed pause, so sleep overshoot does not stretch
+            # the time axis; a tick missed entirely records the depth seen now.
+            next_ns += interval_ns
+            while next_ns < clock():
+                for level, n in enumerate(broker.qsize_by_priority()):
+                    depth[level].append(n)
+                next_ns += interval_ns
+            await asyncio.sleep((next_ns - clock()) / NS)
 
     # ---------------------------------------------------------------- the run
 
