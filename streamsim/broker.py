@@ -432,18 +432,18 @@ class Broker(Generic[E]):
 
     def task_done(self, event: E) -> None:
         """Mark a delivered event as successfully handled."""
+        self._finish_one()  # raises before counting if nothing is unfinished
         self._counts.processed[event.priority] += 1
-        self._finish_one()
 
     def dead_letter(self, event: E) -> None:
         """Mark a delivered event as failed for good (after its retries)."""
+        self._finish_one()  # raises before counting if nothing is unfinished
         self._counts.dead_lettered[event.priority] += 1
-        self._finish_one()
 
     def abandon(self, event: E) -> None:
         """Mark a delivered event as left unfinished by a shutdown deadline."""
+        self._finish_one()  # raises before counting if nothing is unfinished
         self._counts.abandoned[event.priority] += 1
-        self._finish_one()
 
     def abandon_buffered(self) -> int:
         """Count every buffered event as abandoned and empty the buffer (a drain

@@ -147,6 +147,47 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Compare two reports point by point, or the strategies inside one report (--by)."""
+    from . import compare
+    from .report import read_report
+
+    alpha, min_effect = args.alpha, args.min_effect / 100
+    if args.by is not None:
+        if args.current is not None:
+            raise ConfigError("--by compares strategies inside one report: give one report, got two")
+        comparison = compare.compare_by(
+            read_report(args.base), args.by, args.base_value, alpha=alpha, min_effect=min_effect
+        )
+    else:
+        if args.current is None:
+            raise ConfigError("compare needs BASE and CURRENT reports (or one report and --by FIELD)")
+        if args.base_value is not None:
+            raise ConfigError("--base VALUE goes with --by FIELD")
+        base, current = compare.load_pair(args.base, args.current)
+        title = f"{args.base} -> {args.current}"
+        comparison = compare.compare_reports(base, current, title=title, alpha=alpha, min_effect=min_effect)
+    for warning in comparison.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    patterns = args.metric or compare.HEADLINE
+    print(compare.render_comparison(comparison, patterns, markdown=args.markdown), end="")
+    if args.plot:
+        print(f"plot: {compare.write_plot(comparison, Path(args.plot), patterns)}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """The CI gate: exit 1 when a metric is worse than its budget and significantly so."""
+    from . import compare
+
+    base, current = compare.load_pair(args.baseline, args.current)
+    result = compare.check_reports(base, current, compare.load_budget(args.budget))
+    for warning in result.comparison.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(compare.render_check(result, markdown=args.markdown), end="")
+    return 0 if result.passed else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="streamsim", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -169,6 +210,25 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("report", help="report.json or its directory")
     plot.add_argument("--out", help="directory for the PNGs (default: plots/ beside the report)")
     plot.set_defaults(func=cmd_plot)
+
+    compare = sub.add_parser("compare", help="compare two reports, or strategies inside one (--by)")
+    compare.add_argument("base", help="the baseline report (report.json or its directory)")
+    compare.add_argument("current", nargs="?", help="the report to compare with it")
+    compare.add_argument("--by", metavar="FIELD", help="compare FIELD's values in one report (policy)")
+    compare.add_argument("--base", dest="base_value", metavar="VALUE", help="with --by: the baseline value")
+    compare.add_argument("--metric", action="append", metavar="GLOB", help="metrics shown (repeatable; '*')")
+    compare.add_argument("--markdown", action="store_true", help="a Markdown table (for a CI comment)")
+    compare.add_argument("--plot", metavar="PNG", help="also draw the changes with their intervals")
+    compare.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    compare.add_argument("--min-effect", type=float, default=5.0, metavar="PCT", help="smallest change, %%")
+    compare.set_defaults(func=cmd_compare)
+
+    check = sub.add_parser("check", help="the CI gate: fail on significant changes beyond budget")
+    check.add_argument("--baseline", required=True, metavar="BASE", help="baseline report (results/baseline)")
+    check.add_argument("current", help="the report to check")
+    check.add_argument("--budget", metavar="TOML", help="budgets per metric (default: built in)")
+    check.add_argument("--markdown", action="store_true", help="Markdown output (for a CI comment)")
+    check.set_defaults(func=cmd_check)
     return parser
 
 

@@ -105,6 +105,16 @@ class Scenario(BaseModel):
                 raise ValueError("clock 'virtual' runs on its own loop; loop must be 'asyncio'")
             if self.arrival == "closed" and self.events is None and self.service_mean == 0:
                 raise ValueError("closed loop on the virtual clock with service_mean 0 needs events")
+            # A closed-loop producer that never waits for space (an unbounded buffer, or a
+            # policy that drops or rejects at once) keeps the loop busy at one virtual
+            # instant: time never reaches `duration` and the run never ends.
+            if self.arrival == "closed" and self.events is None and (
+                self.maxsize == "unbounded" or not self.overflow.waits
+            ):
+                raise ValueError(
+                    f"closed loop on the virtual clock with overflow {self.overflow.value!r} and "
+                    f"maxsize {self.maxsize!r} needs events: its producers never wait, so time stands still"
+                )
         return self
 
     def normalized(self) -> Scenario:
@@ -205,7 +215,7 @@ class Sweep(BaseModel):
     repeats: int = Field(default=1, ge=1)
     warmup: int = Field(default=0, ge=0, description="runs per point discarded before the repeats")
     base: dict[str, Any] = Field(default_factory=dict)
-    grid: list[dict[str, list[Any]]] = Field(default_factory=lambda: [{}])
+    grid: list[dict[str, list[Any]]] = Field(default_factory=lambda: [dict[str, list[Any]]()])
 
     def points(self) -> list[tuple[str, dict[str, Any], Scenario]]:
         """Every distinct point: (its id, the parameters the sweep varies, the

@@ -60,7 +60,10 @@ class LatencyHistogram:
         pow2ceiling = np.frexp((values | hdr.sub_bucket_mask).astype(np.float64))[1].astype(np.int64)
         bucket = pow2ceiling - hdr.unit_magnitude - (hdr.sub_bucket_half_count_magnitude + 1)
         sub_bucket = values >> (bucket + hdr.unit_magnitude)
-        return ((bucket + 1) << hdr.sub_bucket_half_count_magnitude) + (sub_bucket - hdr.sub_bucket_half_count)
+        index: np.ndarray = ((bucket + 1) << hdr.sub_bucket_half_count_magnitude) + (
+            sub_bucket - hdr.sub_bucket_half_count
+        )
+        return index
 
     def merge(self, other: LatencyHistogram) -> None:
         self._counts += other._counts
@@ -114,20 +117,45 @@ class LatencyHistogram:
 
 class LatencyRecorder:
     """Raw per-priority latency buffers (the hot path appends to ``raw[kind][priority]``)
-    and the histograms they are folded into."""
+    and the histograms they are folded into.
 
-    def __init__(self, levels: int) -> None:
+    With ``keep_samples`` every raw value is also kept, in recording order, for
+    analyses that need the series itself (batch means in the theory oracles); it costs
+    8 bytes per value and kind, so it is off by default. The hot path is the same
+    either way: only ``fold`` looks at the flag.
+    """
+
+    def __init__(self, levels: int, *, keep_samples: bool = False) -> None:
         self.levels = levels
+        self.keep_samples = keep_samples
         self.raw: dict[str, list[list[int]]] = {kind: [[] for _ in range(levels)] for kind in LATENCY_KINDS}
         self.histograms = {kind: [LatencyHistogram() for _ in range(levels)] for kind in LATENCY_KINDS}
+        self._kept: dict[str, list[list[np.ndarray]]] = {
+            kind: [[] for _ in range(levels)] for kind in LATENCY_KINDS
+        }
 
     def pending(self) -> int:
         return sum(len(buf) for bufs in self.raw.values() for buf in bufs)
 
     def fold(self) -> None:
-        """Move every raw value into its histogram."""
+        """Move every raw value into its histogram (and, with ``keep_samples``, into
+        the kept series)."""
         for kind, buffers in self.raw.items():
             for priority, buf in enumerate(buffers):
                 if buf:
                     self.histograms[kind][priority].add(buf)
+                    if self.keep_samples:
+                        self._kept[kind][priority].append(np.asarray(buf, dtype=np.int64))
                     buf.clear()
+
+    def samples_ns(self, kind: str, priority: int) -> np.ndarray:
+        """Every value of ``kind`` recorded for ``priority`` so far, in recording order
+        (for ``queue_wait``: the order consumers took the events), as int64 ns.
+
+        Raises:
+            ValueError: the recorder was made without ``keep_samples``.
+        """
+        if not self.keep_samples:
+            raise ValueError("samples are kept only by LatencyRecorder(levels, keep_samples=True)")
+        parts = [*self._kept[kind][priority], np.asarray(self.raw[kind][priority], dtype=np.int64)]
+        return np.concatenate(parts)

@@ -4,7 +4,7 @@ disciplines (which level a consumer is served from next)."""
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import ConfigError
 
@@ -33,7 +33,7 @@ class Overflow(enum.StrEnum):
 
 # A buffered entry: (admitted_ns, admission sequence number, event). The sequence
 # number breaks ties between events admitted at the same virtual instant.
-Entry = tuple[int, int, object]
+Entry = tuple[int, int, Any]
 
 
 class Discipline(Protocol):

@@ -27,6 +27,7 @@ from .metrics import LATENCY_KINDS, LatencyHistogram, LatencyRecorder
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from .reference import Reference
     from .runner import RunResult
 
 __all__ = ("SCHEMA_VERSION", "Estimate", "Point", "Report", "read_report", "write_report")
@@ -135,8 +136,9 @@ class Report(_Strict):
 # ---------------------------------------------------------------------- building
 
 
-def scalar_metrics(result: RunResult) -> dict[str, float | None]:
-    """The per-repeat figures a comparison or a gate looks at; units in the names."""
+def scalar_metrics(result: RunResult, reference: Reference | None = None) -> dict[str, float | None]:
+    """The per-repeat figures a comparison or a gate looks at; units in the names.
+    With a ``reference`` (wall clock), also ``reference_hz`` and ``throughput_rel``."""
     stats = result.stats
     elapsed_s = result.elapsed_ns / 1e9
     offered, processed = sum(stats.offered), sum(stats.processed)
@@ -148,6 +150,11 @@ def scalar_metrics(result: RunResult) -> dict[str, float | None]:
         "peak_depth": float(stats.peak_size),
         "blocked_ms": sum(stats.blocked_ns) / 1e6,
     }
+    if reference is not None:
+        # Events per CPU-second of the run over the reference pipeline's: machine-speed drift cancels.
+        cpu_s = reference.run_cpu_ns / 1e9
+        out["reference_hz"] = reference.reference_hz
+        out["throughput_rel"] = processed / cpu_s / reference.reference_hz if cpu_s > 0 else None
     merged = _merged_by_kind(result.recorder)
     for kind in ("queue_wait", "end_to_end"):
         summary = merged[kind].summary_ms()
@@ -197,12 +204,18 @@ def estimate(values: Sequence[float | None]) -> Estimate:
 
 
 def build_point(
-    point_id: str, params: dict[str, Any], scenario: dict[str, Any], results: Sequence[RunResult], wall_s: float
+    point_id: str,
+    params: dict[str, Any],
+    scenario: dict[str, Any],
+    results: Sequence[RunResult],
+    wall_s: float,
+    references: Sequence[Reference | None] = (),
 ) -> Point:
-    """Fold a point's measured repeats into one ``Point``."""
+    """Fold a point's measured repeats (and their references, if measured) into one ``Point``."""
     first = results[0]
     levels = len(first.stats.offered)
-    per_repeat = [scalar_metrics(r) for r in results]
+    refs = list(references) or [None] * len(results)
+    per_repeat = [scalar_metrics(r, ref) for r, ref in zip(results, refs, strict=True)]
     metrics = {name: estimate([m.get(name) for m in per_repeat]) for name in per_repeat[0]}
     merged = {kind: [LatencyHistogram() for _ in range(levels)] for kind in LATENCY_KINDS}
     for r in results:
@@ -220,12 +233,14 @@ def build_point(
         }  # fmt: skip
         offered = counts["offered"]
         priorities.append(
-            PriorityMetrics(
-                priority=p,
-                **counts,
-                drop_rate=1 - counts["processed"] / offered if offered else None,
-                blocked_ms=sum(r.stats.blocked_ns[p] for r in results) / 1e6,
-                **{kind: LatencyStats(**merged[kind][p].summary_ms()) for kind in LATENCY_KINDS},
+            PriorityMetrics.model_validate(
+                {
+                    "priority": p,
+                    **counts,
+                    "drop_rate": 1 - counts["processed"] / offered if offered else None,
+                    "blocked_ms": sum(r.stats.blocked_ns[p] for r in results) / 1e6,
+                    **{kind: merged[kind][p].summary_ms() for kind in LATENCY_KINDS},
+                }
             )
         )
     dead_letters = [d for r in results for d in r.dead_letters][:100]

@@ -16,6 +16,7 @@ from .errors import BrokerClosed, BrokerFull, InvariantViolation
 from .interrupt import INTERRUPTS
 from .metrics import LatencyRecorder
 from .policies import make_discipline
+from .slowdown import broker_class
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -82,7 +83,8 @@ class _Run:
             age_step_ns=None if sc.age_step is None else round(sc.age_step * NS),
             weights=sc.weights,
         )
-        self.broker: Broker[Job] = Broker(
+        # Broker itself, or a slowed subclass under the test-only STREAMSIM_SLOWDOWN knob.
+        self.broker: Broker[Job] = broker_class()(
             None if sc.maxsize == "unbounded" else sc.maxsize,
             levels=sc.levels,
             overflow=sc.overflow,
@@ -253,12 +255,13 @@ class _Run:
         stop = asyncio.Event()
         abort = asyncio.Event()
         loop = asyncio.get_running_loop()
-        unsubscribe = INTERRUPTS.subscribe(
-            lambda level: loop.call_soon_threadsafe((stop if level == 1 else abort).set)
-        )
+        def on_signal(level: int) -> None:
+            loop.call_soon_threadsafe((stop if level == 1 else abort).set)
+
+        unsubscribe = INTERRUPTS.subscribe(on_signal)
         try:
-            if INTERRUPTS.level:
-                stop.set()
+            if INTERRUPTS.level:  # signalled before we subscribed: the same two levels
+                (stop if INTERRUPTS.level == 1 else abort).set()
             await _first(asyncio.wait(producers), stop.wait(), abort.wait(), timeout=sc.duration)
             close_ns = self.clock()
             self.broker.close()

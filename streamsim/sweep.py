@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from .clock import uvloop_available
 from .interrupt import INTERRUPTS, Interrupted
+from .reference import run_with_reference
 from .report import Point, Report, build_point, new_report, write_report
 from .runner import run_scenario
 
@@ -119,14 +120,18 @@ def run_points(
             for w in range(n_warm):
                 if not INTERRUPTS.level:
                     run_scenario(scenario, seed=scenario.seed + 10_000 + w, trace=trace)
-            results = []
+            results, references = [], []
             for r in range(repeats):
-                results.append(run_scenario(scenario, seed=scenario.seed + r, trace=trace))
-                if results[-1].interrupted:
+                # Wall clock: the in-process reference pipeline runs around each repeat.
+                result, reference = run_with_reference(scenario, seed=scenario.seed + r, trace=trace)
+                results.append(result)
+                references.append(reference)
+                if result.interrupted:
                     break
             point = build_point(
-                point_id, params, scenario.model_dump(mode="json"), results, time.perf_counter() - started
-            )
+                point_id, params, scenario.model_dump(mode="json"), results, time.perf_counter() - started,
+                references,
+            )  # fmt: skip
             if results[-1].interrupted:
                 point = point.model_copy(update={"status": "interrupted", "note": "stopped by a signal"})
         done.append(point)
