@@ -1,7 +1,9 @@
-"""Sessions: tests (every installed Python 3.11-3.13), lint, bench (the main job)."""
+"""Sessions: tests (every installed Python 3.11-3.13), lint, bench (the main job), check (the CI
+regression gate) and baseline, microbench, perf, gate_quality. `nox -l` lists them."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 from pathlib import Path
@@ -30,13 +32,17 @@ def _installed_pythons() -> list[str]:
 
 
 PYTHONS = _installed_pythons()
+GATE_SWEEP = "bench/quick.toml"
+BASELINE = "results/baseline"
+BUDGET = "bench/budget.toml"
 
 
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """Run the test suite (pytest; posargs go to pytest)."""
     session.install(".", *nox.project.dependency_groups(PYPROJECT, "test"))
-    session.run("pytest", *session.posargs)
+    # Two workers: the queueing-theory oracles are CPU-bound simulations of a million events.
+    session.run("pytest", "-n", "2", "--dist", "loadgroup", *session.posargs)
 
 
 @nox.session
@@ -64,3 +70,52 @@ def perf(session: nox.Session) -> None:
     """The harness's own costs: virtual-clock speed, measurement overhead, memory."""
     session.install(".")
     session.run("python", "bench/perf.py", *session.posargs)
+
+
+def _gate_run(session: nox.Session, out: str) -> str:
+    """Run the gate's sweep into ``out`` and check it against the baseline; the output."""
+    session.run("streamsim", "sweep", GATE_SWEEP, "--out", out, "--no-plots")
+    result = session.run(
+        "streamsim", "check", "--baseline", BASELINE, out, "--budget", BUDGET,
+        success_codes=[0, 1], silent=True,
+    )  # fmt: skip
+    text = str(result)
+    print(text, end="")
+    return text
+
+
+@nox.session(default=False)
+def check(session: nox.Session) -> None:
+    """The CI gate: the quick sweep against results/baseline within bench/budget.toml (exit 1 names
+    each failing metric)."""
+    session.install(".")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    if "streamsim check: FAIL" in _gate_run(session, f"results/check-{stamp}"):
+        # A wall-clock failure is confirmed by a second, independent run before it blocks a
+        # merge: a real regression fails both, a burst of machine noise rarely does.
+        session.log("the gate failed; confirming with a second run")
+        if "streamsim check: FAIL" in _gate_run(session, f"results/check-{stamp}-confirm"):
+            session.error("performance regression: the gate failed twice (see above)")
+
+
+@nox.session(default=False)
+def baseline(session: nox.Session) -> None:
+    """Refresh results/baseline (the gate's reference) from the quick sweep; commit it."""
+    session.install(".")
+    shutil.rmtree(BASELINE, ignore_errors=True)
+    session.run("streamsim", "sweep", GATE_SWEEP, "--out", BASELINE, "--no-plots")
+
+
+@nox.session(default=False)
+def microbench(session: nox.Session) -> None:
+    """pytest-benchmark microbenchmarks of the broker's hot operations (posargs go to pytest,
+    e.g. --benchmark-autosave, --benchmark-compare --benchmark-compare-fail=mean:10%)."""
+    session.install(".", *nox.project.dependency_groups(PYPROJECT, "bench"))
+    session.run("pytest", "bench/test_microbench.py", "--benchmark-only", *session.posargs)
+
+
+@nox.session(default=False)
+def gate_quality(session: nox.Session) -> None:
+    """How often the gate false-alarms (A/A) and detects a 20% broker slowdown (A/B), 20 trials."""
+    session.install(".")
+    session.run("python", "bench/gate_quality.py", *session.posargs)

@@ -1,12 +1,16 @@
-"""``streamsim run | sweep | plot | compare | check``: one ``cmd_<name>(args) -> int`` each.
+"""streamsim: benchmark a bounded asyncio priority broker: run a scenario or a sweep,
+plot a report, compare reports, gate CI on regressions.
 
-Errors in the input print one line to stderr and exit 2; Ctrl-C exits 130.
+One ``cmd_<name>(args) -> int`` per subcommand. Errors in the input print one line
+to stderr and exit 2; Ctrl-C exits 130.
 """
 
 from __future__ import annotations
 
 import argparse
+import enum
 import sys
+import typing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -29,9 +33,25 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def _choices(annotation: Any) -> list[str]:
+    """The values a Literal or enum field takes (``maxsize``'s "unbounded" too)."""
+    out: list[str] = []
+    for arg in typing.get_args(annotation) or (annotation,):
+        if isinstance(arg, type) and issubclass(arg, enum.Enum):
+            out += [str(m.value) for m in arg]
+        elif isinstance(arg, str):
+            out.append(arg)
+        elif typing.get_origin(arg) is typing.Literal:
+            out += [str(v) for v in typing.get_args(arg)]
+    return out
+
+
 def _scenario_flags(parser: argparse.ArgumentParser) -> None:
     for name, field in Scenario.model_fields.items():
         help_text = field.description or ""
+        choices = _choices(field.annotation)
+        if choices:
+            help_text = f"{help_text}{'; ' if help_text else ''}{' | '.join(choices)}"
         default = field.default if field.default is not None else None
         if default is not None and not isinstance(default, list):
             help_text = f"{help_text} (default {getattr(default, 'value', default)})".strip()
@@ -189,7 +209,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="streamsim", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = _Parser(prog="streamsim", description=__doc__.split("\n\n")[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run one scenario from flags")
