@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import gzip
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -93,10 +94,14 @@ def load_trace(path: str | Path) -> Trace:
     """Read and validate a trace CSV; bad rows raise ``ConfigError`` naming the line."""
     path = Path(path)
     try:
-        with path.open(newline="") as f:
+        # A ".gz" trace is read as is: the shipped real traces are kept compressed.
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt", newline="") as f:
             rows = list(csv.reader(f))
     except OSError as exc:
-        raise ConfigError(f"trace: cannot read {str(path)!r}: {exc.strerror}") from None
+        raise ConfigError(f"trace: cannot read {str(path)!r}: {exc.strerror or exc}") from None
+    except (EOFError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"trace: {path} is not a readable CSV: {exc}") from None
     if not rows:
         raise ConfigError(f"trace: {path} is empty")
     header = [h.strip() for h in rows[0]]

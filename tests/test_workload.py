@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import gzip
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,12 +26,10 @@ if TYPE_CHECKING:
 
     Ints = npt.NDArray[np.int64]
 
-TRACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "traces"
-NASA = TRACES / "nasa-1995-07-01.csv"
-TWITTER = TRACES / "twitter-2021-08-01-6h.csv"
-needs_traces = pytest.mark.skipif(
-    not TWITTER.is_file() or not NASA.is_file(), reason=f"no traces in {TRACES}"
-)
+# The real traces ship with the project (bench/traces/, gzipped), so these tests always run.
+TRACES = Path(__file__).resolve().parents[1] / "bench" / "traces"
+NASA = TRACES / "nasa-1995-07-01.csv.gz"
+TWITTER = TRACES / "twitter-2021-08-01-6h.csv.gz"
 
 WEIGHTS = (0.1, 0.3, 0.6)
 BASE = Workload(arrival="poisson", priority_weights=WEIGHTS, service=ServiceTime("exponential", 0.002))
@@ -376,7 +375,6 @@ def test_trace_load_split_over_producers_sums_to_the_whole_trace(small_trace: Tr
 # ------------------------------------------------------------------ real traces
 
 
-@needs_traces
 @pytest.mark.parametrize(
     ("path", "seconds", "mean_hz", "max_events"),
     [(NASA, 86_400, "0.75", 9), (TWITTER, 21_600, "59.8", 274)],
@@ -408,7 +406,6 @@ def replayed_per_second(trace: Trace, *, speed: float, rate_scale: float, seed: 
     return np.bincount(times * int(speed) // NS, minlength=len(trace.counts))
 
 
-@needs_traces
 def test_twitter_replay_matches_hourly_counts_and_per_second_shape() -> None:
     trace = real_trace(TWITTER)
     assert trace.counts is not None
@@ -424,7 +421,6 @@ def test_twitter_replay_matches_hourly_counts_and_per_second_shape() -> None:
     assert np.corrcoef(replayed, trace.counts)[0, 1] > 0.99
 
 
-@needs_traces
 def test_twitter_replay_thinned_keeps_the_shape() -> None:
     trace = real_trace(TWITTER)
     assert trace.counts is not None
@@ -433,7 +429,6 @@ def test_twitter_replay_thinned_keeps_the_shape() -> None:
     assert np.corrcoef(replayed, trace.counts)[0, 1] > 0.9
 
 
-@needs_traces
 def test_nasa_replay_at_scale_one_reproduces_every_second_exactly() -> None:
     trace = real_trace(NASA)
     assert trace.counts is not None
@@ -441,7 +436,6 @@ def test_nasa_replay_at_scale_one_reproduces_every_second_exactly() -> None:
     np.testing.assert_array_equal(replayed, trace.counts)
 
 
-@needs_traces
 def test_nasa_replay_scaled_and_sped_up_matches_windows_and_shape() -> None:
     trace = real_trace(NASA)
     assert trace.counts is not None
@@ -453,7 +447,6 @@ def test_nasa_replay_scaled_and_sped_up_matches_windows_and_shape() -> None:
     assert np.corrcoef(replayed, trace.counts)[0, 1] > 0.9
 
 
-@needs_traces
 def test_real_trace_replay_with_a_duration_stops_inside_the_window() -> None:
     trace = real_trace(TWITTER)
     assert trace.counts is not None
@@ -569,3 +562,22 @@ def test_missing_trace_file_is_a_one_line_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_trace(path)
     assert str(info.value) == f"trace: cannot read {str(path)!r}: No such file or directory"
+
+
+def test_gzipped_trace_reads_like_the_plain_csv(tmp_path: Path) -> None:
+    plain = tmp_path / "t.csv"
+    plain.write_text("second,events\n0,3\n1,0\n2,5\n")
+    packed = tmp_path / "t.csv.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    a, b = load_trace(plain), load_trace(packed)
+    assert a.counts is not None
+    assert b.counts is not None
+    assert a.counts.tolist() == b.counts.tolist() == [3, 0, 5]
+
+
+def test_corrupt_gzipped_trace_is_a_one_line_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv.gz"
+    path.write_bytes(b"second,events\n0,1\n")  # not gzip at all
+    with pytest.raises(ConfigError, match=r"^trace: cannot read .*t\.csv\.gz") as info:
+        load_trace(path)
+    assert "\n" not in str(info.value)
