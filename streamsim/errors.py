@@ -34,7 +34,8 @@ class BrokerClosed(StreamsimError):
 
 
 class ConfigError(StreamsimError):
-    """Raised for an invalid scenario, sweep file, trace or budget.
+    """Raised for an invalid scenario, sweep file, trace or budget, and by the broker for
+    invalid arguments (``maxsize < 1``, an event priority outside ``[0, levels)``).
 
     The message names the field and the bad value; fix the input and rerun.
     """
