@@ -82,6 +82,7 @@ class PriorityMetrics(_Strict):
     dead_lettered: int
     abandoned: int
     drop_rate: float | None  # share of offered events not processed (any reason); null if none offered
+    unsent: int = 0  # open loop: scheduled before intake closed, never offered (producer held back)
     blocked_ms: float  # producer time spent waiting in put(), summed
     queue_wait: LatencyStats
     service: LatencyStats
@@ -238,6 +239,7 @@ def build_point(
                     "priority": p,
                     **counts,
                     "drop_rate": 1 - counts["processed"] / offered if offered else None,
+                    "unsent": sum(r.unsent[p] for r in results),
                     "blocked_ms": sum(r.stats.blocked_ns[p] for r in results) / 1e6,
                     **{kind: merged[kind][p].summary_ms() for kind in LATENCY_KINDS},
                 }

@@ -759,3 +759,47 @@ def test_second_sigint_abandons_at_once_and_still_accounts(tmp_path: Path) -> No
     ]
     assert_points_accounted(report.points)
     assert sum(p.abandoned for p in report.points[1].priorities) > 0
+
+
+# ---------------------------------------------------------------------- unsent load
+
+
+def scheduled_before(sc: Scenario, horizon_s: float) -> list[int]:
+    """Per priority, the events the producers' seeded schedules put before ``horizon_s``."""
+    import numpy as np
+
+    counts = [0] * sc.levels
+    for index in range(sc.producers):
+        rng = np.random.default_rng([sc.seed, index])
+        for chunk in sc.workload(index).chunks(rng, events=None, duration_s=sc.duration):
+            assert chunk.intended_ns is not None
+            due = chunk.priority[chunk.intended_ns < horizon_s * 1e9]
+            for p, n in enumerate(np.bincount(due, minlength=sc.levels).tolist()):
+                counts[p] += n
+    return counts
+
+
+@pytest.mark.parametrize("overflow", ["block", "timeout"])
+def test_scheduled_events_a_blocked_producer_never_sent_are_counted_unsent(overflow: str) -> None:
+    sc = virtual(
+        overflow=overflow, put_timeout=0.05, load=1.5, duration=5.0, consumers=2, producers=2, maxsize=10,
+        service_mean=0.01,
+    )  # fmt: skip
+    result = run_scenario(sc)
+    scheduled = scheduled_before(sc, 5.0)
+    offered_plus_unsent = [o + u for o, u in zip(result.stats.offered, result.unsent, strict=True)]
+    assert offered_plus_unsent == scheduled
+    assert sum(result.unsent) > 0.1 * sum(scheduled)  # a third of the load cannot even be sent
+
+
+@pytest.mark.parametrize("overflow", ["drop-new", "shed-lowest"])
+def test_a_producer_that_never_waits_sends_its_whole_schedule(overflow: str) -> None:
+    sc = virtual(overflow=overflow, load=1.5, duration=5.0, consumers=2, producers=2, maxsize=10, service_mean=0.01)
+    result = run_scenario(sc)
+    assert result.unsent == [0, 0, 0]
+    assert list(result.stats.offered) == scheduled_before(sc, 5.0)
+
+
+def test_closed_loop_has_no_schedule_so_nothing_is_unsent() -> None:
+    result = run_scenario(virtual(arrival="closed", duration=1.0, service_mean=0.01, maxsize=5))
+    assert result.unsent == [0, 0, 0]
