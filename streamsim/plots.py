@@ -20,6 +20,13 @@ matplotlib.use("Agg")  # before pyplot: files only, never a window
 import matplotlib.pyplot as plt
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter
+
+from .config import parse_scenario
+from .errors import ConfigError
+from .policies import Overflow
+from .summary import strategy_ranking
+from .theory import expected_queue_wait, mmck_blocking
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -55,6 +62,8 @@ def write_plots(report: Report, out_dir: Path) -> list[Path]:
         ("drain_time.png", _drain_time),
         ("loops.png", _loops),
         ("queue_depth.png", _queue_depth),
+        ("strategies.png", _strategies),
+        ("theory.png", _theory),
     ]
     written: list[Path] = []
     if not points:
@@ -278,7 +287,7 @@ def _latency_percentiles(points: Sequence[Point]) -> Figure | None:
         for lv in range(levels)
         if any((k, lv) in data for k, _ in PERCENTILES)
     ]
-    fig.legend(handles=handles, loc="outside right upper", fontsize=8, title="priority", title_fontsize=8)
+    fig.legend(handles=handles, loc="outside right center", fontsize=8, title="priority", title_fontsize=8)
     fig.suptitle("End-to-end latency per priority (intended send → done), log scale", fontsize=11)
     return fig
 
@@ -362,7 +371,7 @@ def _drop_rate_vs_maxsize(points: Sequence[Point]) -> Figure | None:
     ]
     if len(shown) > 1:
         handles += [Line2D([], [], color="0.3", ls=style[ld], label=_load_label(ld)) for ld in shown]
-    fig.legend(handles=handles, loc="outside right upper", fontsize=8)
+    fig.legend(handles=handles, loc="outside right center", fontsize=8)
     names = {"-": "solid", "--": "dashed", ":": "dotted"}
     which = ", ".join(_load_label(ld) + (f" ({names[style[ld]]})" if len(shown) > 1 else "") for ld in shown)
     if len(loads) > len(shown):
@@ -420,7 +429,7 @@ def _drain_time(points: Sequence[Point]) -> Figure | None:
         ax.set_ylabel("drain time (ms)")
     ax.set_xlabel("sweep point (parameters that vary, besides the policy)")
     ax.grid(True, axis="y", alpha=0.3)
-    fig.legend(title="overflow policy", fontsize=8, title_fontsize=8, loc="outside right upper")
+    fig.legend(title="overflow policy", fontsize=8, title_fontsize=8, loc="outside right center")
     ax.set_title("Drain time (close → join returns): median, bars = interval over repeats", fontsize=11)
     return fig
 
@@ -490,7 +499,7 @@ def _loops(points: Sequence[Point]) -> Figure | None:
     _point_ticks(axes[-1][0], labels, fig.get_figwidth())
     axes[-1][0].set_xlabel("point (parameters that vary, besides the loop)")
     handles, names = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, names, title="event loop", fontsize=8, title_fontsize=8, loc="outside right upper")
+    fig.legend(handles, names, title="event loop", fontsize=8, title_fontsize=8, loc="outside right center")
     fig.suptitle("asyncio vs uvloop on the same points", fontsize=11)
     return fig
 
@@ -554,7 +563,9 @@ def _queue_depth(points: Sequence[Point]) -> Figure | None:
         ):
             ax.axhline(maxsize, color="0.3", ls="--", lw=1)
             drew_maxsize = True
-        ax.set_title(f"{_short_id(p, keys)}\npeak {_peak(p):g}", fontsize=8)
+        # The peak is exact (the broker tracks it); the curve is sampled, so it can miss it.
+        every = f"{p.depth.interval_ms:g} ms"
+        ax.set_title(f"{_short_id(p, keys)}\npeak {_peak(p):g}; curve sampled every {every}", fontsize=8)
         ax.set_xlim(0, xs[-1] if len(xs) > 1 else 1)
         ax.set_ylim(bottom=0)
         ax.grid(True, alpha=0.3)
@@ -570,9 +581,274 @@ def _queue_depth(points: Sequence[Point]) -> Figure | None:
     ]
     if drew_maxsize:
         handles.append(Line2D([], [], color="0.3", ls="--", lw=1, label="maxsize (buffer capacity)"))
-    fig.legend(handles=handles, loc="outside right upper", fontsize=8)
+    fig.legend(handles=handles, loc="outside right center", fontsize=8)
+    sep = "\n" if ncols == 1 else " "  # one panel: the figure is too narrow for one line
     fig.suptitle(
-        "Queue depth over time, stacked by priority (first measured repeat; deepest point per policy)",
+        f"Queue depth over time, stacked by priority{sep}(first measured repeat; deepest point per policy)",
         fontsize=11,
+    )
+    return fig
+
+
+# Strategy comparison: one row per strategy, so the ranking's order reads top to bottom.
+_STRATEGY_PANELS = (
+    ("end_to_end_p99_ms.p{}", 1.0, "p99 end-to-end latency (ms)"),
+    ("drop_rate.p{}", 100.0, "drop rate (% of offered)"),
+)
+_STRATEGY_KEYS = frozenset({"overflow", "put_timeout", "discipline", "age_step", "weights"})
+
+
+def _scheduled_hz(point: Point) -> float | None:
+    """The open-loop schedule's rate (events/s), where it is steady: constant or Poisson."""
+    try:
+        sc = parse_scenario(point.scenario)
+    except ConfigError:
+        return None  # a scenario this version cannot read (an older report)
+    return sc.rate_hz if sc.arrival in ("constant", "poisson") else None
+
+
+def _value_text(metric: str, value: float) -> str:
+    """A bar's value as the summary tables print it: ms with 3 digits, or % with 2 decimals."""
+    if metric.startswith("drop_rate"):
+        return f"{value:.2f}%"
+    return f"{value:.3g} ms" if value < 1000 else f"{value:,.0f} ms"
+
+
+def _strategies(points: Sequence[Point]) -> Figure | None:
+    """Per strategy at the highest load, ranked as in summary.md: p99 end-to-end latency
+    and drop rate per priority, as grouped horizontal bars."""
+    ranking = strategy_ranking(points)
+    if not ranking:
+        return None  # the strategy does not vary at one load
+    ranked = [p for _, p in ranking]
+    levels = _levels(ranked)
+    # Each strategy's worst point at that load is drawn: whatever else the sweep varies
+    # there (maxsize, ...) goes into its label, so a bar never hides what it was measured at.
+    at_load = [p for p in points if _load(p) == _load(ranked[0])]
+    others = _varying(at_load, exclude=_STRATEGY_KEYS | _LOAD_KEYS)
+    labels = [
+        f"{rank}. {name}" + (f"  ({_short_id(p, others)})" if others else "")
+        for rank, (name, p) in enumerate(ranking, start=1)
+    ]
+    n = len(ranking)
+    # Horizontal bars: long names read along the y axis instead of rotated under the bars.
+    fig, axes = _figure(12.0, 1.9 + n * (0.12 + 0.08 * levels), 1, 2, sharey=True)
+    height = 0.8 / max(levels, 1)
+    for ax, (metric, scale, xlabel) in zip(axes[0], _STRATEGY_PANELS, strict=True):
+        values: list[float] = []
+        for level in range(levels):
+            ys, xs, lows, highs = [], [], [], []
+            for row, point in enumerate(ranked):
+                est = _estimate(point, metric.format(level))
+                if est is None or est.median is None:
+                    continue  # null: left out, not drawn as zero
+                low, high = _errors(est)
+                ys.append(row + (level - (levels - 1) / 2) * height)
+                xs.append(scale * est.median)
+                lows.append(scale * low)
+                highs.append(scale * high)
+                if level == 0:  # the ranking's keys, spelled out (a zero bar is otherwise invisible)
+                    ax.annotate(
+                        _value_text(metric, xs[-1]),
+                        (xs[-1] + highs[-1], ys[-1]),
+                        xytext=(3, 0),
+                        textcoords="offset points",
+                        va="center",
+                        fontsize=6.5,
+                        color=_priority_color(0, levels),
+                    )
+            values += [x + h for x, h in zip(xs, highs, strict=True)]
+            ax.barh(
+                ys,
+                xs,
+                height,
+                xerr=[lows, highs],
+                color=_priority_color(level, levels),
+                label=_priority_label(level),
+                error_kw={"elinewidth": 0.8, "capsize": 1.5, "ecolor": "0.25"},
+            )
+        positive = [v for v in values if v > 0]
+        if metric.startswith("end") and positive and max(positive) / min(positive) > 30:
+            # Held-back producers (block, timeout) wait seconds, the others milliseconds.
+            ax.set_xscale("log")
+            # From the power of ten below the smallest bar (labelled), room right for the p0 values.
+            ax.set_xlim(10 ** math.floor(math.log10(min(positive))), max(positive) * 4)
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
+            xlabel = xlabel.replace("(ms)", "(ms, log)")
+        else:
+            ax.set_xlim(0, max(1.0, 1.15 * max(values, default=0.0)))
+        ax.set_xlabel(xlabel + "; whiskers = interval over repeats", fontsize=9)
+        ax.grid(True, axis="x", which="major", alpha=0.3)
+        ax.tick_params(axis="y", length=0)
+        for row in range(1, n):
+            ax.axhline(row - 0.5, color="0.85", lw=0.6)  # keep each strategy's bars together
+    # Producers held back by backpressure send less than their schedule: those events
+    # are in no drop rate, so say so where the drop bars would mislead.
+    for row, point in enumerate(ranked):
+        scheduled, offered = _scheduled_hz(point), _median(point, "offered_hz")
+        if scheduled and offered is not None and offered < 0.95 * scheduled:
+            axes[0][1].annotate(
+                f"producers held back: sent {offered:,.0f}/s of {scheduled:,.0f}/s scheduled",
+                (1, row),
+                xycoords=("axes fraction", "data"),
+                xytext=(-4, 0),
+                textcoords="offset points",
+                ha="right",
+                va="center",
+                fontsize=7,
+                color="0.3",
+            )
+    ax = axes[0][0]
+    ax.set_yticks(range(n), labels, fontsize=8)
+    ax.set_ylim(n - 0.5, -0.5)  # rank 1 at the top
+    axes[0][0].set_title("latency (lower is better)", fontsize=9, loc="left")
+    axes[0][1].set_title("losses (lower is better)", fontsize=9, loc="left")
+    handles, names = ax.get_legend_handles_labels()
+    fig.legend(handles, names, title="priority", fontsize=8, title_fontsize=8, loc="outside right center")
+    fig.suptitle(
+        f"Strategies (overflow policy / dequeue discipline) at {_load_label(_load(ranked[0]))}, "
+        "per priority\nranked as in summary.md: lowest p0 drop rate, then lowest p0 p99; best at top",
+        fontsize=10,
+    )
+    return fig
+
+
+def _theory_of(point: Point) -> tuple[str, list[float | None], float | None] | None:
+    """What queueing theory says of a point: a Kendall-notation label, the mean queue
+    wait per class (ms; None where there is no closed form) and, for drop-new, the
+    share of events dropped (M/M/c/K blocking). None when theory says nothing."""
+    if point.status != "ok" or point.scenario.get("clock") != "virtual":
+        # On the wall clock the loop's own overheads add to every wait: there theory
+        # is a rough reference, not the oracle DESIGN.md section 4 means.
+        return None
+    try:
+        sc = parse_scenario(point.scenario)
+    except ConfigError:
+        return None  # a scenario this version cannot read (an older report): no claim
+    rate, c = sc.rate_hz, sc.consumers
+    if rate is None or sc.service_mean <= 0:
+        return None
+    waits = [None if w is None else 1000 * w for w in expected_queue_wait(sc)]
+    blocking = None
+    if (
+        sc.overflow is Overflow.DROP_NEW
+        and sc.maxsize != "unbounded"
+        and sc.arrival == "poisson"
+        and sc.service == "exponential"
+        and sc.ttl is None
+        and sc.failure_rate == 0
+        and sc.fail_first == 0
+        and sc.stall is None
+    ):
+        # expected_queue_wait covers unbounded buffers only. Under drop-new the system
+        # holds at most maxsize + consumers events: M/M/c/K, and by PASTA the chance
+        # an arrival finds it full is the share dropped, whatever its priority.
+        blocking = mmck_blocking(rate, 1 / sc.service_mean, c, sc.maxsize + c)
+    if blocking is None and all(w is None for w in waits):
+        return None
+    kendall = f"M/M/{c}" if sc.maxsize == "unbounded" else f"M/M/{c}/{sc.maxsize + c}"
+    classes = f", {sc.levels} classes" if sc.levels > 1 else ""
+    return f"{kendall}{classes}, ρ={rate * sc.service_mean / c:.3g}", waits, blocking
+
+
+def _theory(points: Sequence[Point]) -> Figure | None:
+    """Simulated vs queueing theory on the virtual clock: each point's mean queue wait
+    per class against its closed form, and drop-new's drop share against M/M/c/K blocking."""
+    waits: list[tuple[str, Any, float, float]] = []  # label, colour, simulated ms, theory ms
+    drops: list[tuple[str, Any, float, float]] = []  # label, colour, simulated %, theory %
+    levels = 1  # of the points with several classes, for the legend
+    for p in points:
+        theory = _theory_of(p)
+        if theory is None:
+            continue
+        label, expected, blocking = theory
+        n = len(p.priorities)
+        for pm in p.priorities:
+            th = expected[pm.priority] if pm.priority < len(expected) else None
+            sim = pm.queue_wait.mean_ms
+            if th is not None and sim is not None and sim > 0:  # log axes: zero has no place
+                # One class (FIFO) in grey, so that class colours mean priority classes only.
+                waits.append((label, _priority_color(pm.priority, n) if n > 1 else "0.6", sim, th))
+                levels = max(levels, n)
+        offered = sum(pm.offered for pm in p.priorities)
+        # With fewer than ~10 drops expected (a large buffer, a light load) the share is noise.
+        if blocking is not None and blocking * offered >= 10:
+            # dropped_full alone: what drop-new drops (abandoned or expired events are other losses).
+            dropped = sum(pm.dropped_full for pm in p.priorities)
+            drops.append((label, "0.6", 100 * dropped / offered, 100 * blocking))
+    panels = [
+        (waits, "mean queue wait (ms, log)", "Mean queue wait (M/M/c; Cobham per priority class)"),
+        (
+            drops,
+            "share dropped (% of offered)",
+            "drop-new: share dropped vs M/M/c/K blocking, K = maxsize + c",
+        ),
+    ]
+    panels = [panel for panel in panels if panel[0]]
+    if not panels:
+        return None
+    labels = list(dict.fromkeys(row[0] for rows, _, _ in panels for row in rows))
+    markers = dict(zip(labels, itertools.cycle("osD^vP*X<>"), strict=False))
+    fig, axes = _figure(4.7 * len(panels) + 2.4, 5.2, 1, len(panels))
+    for ax, (rows, what, title) in zip(axes[0], panels, strict=True):
+        log = rows is waits
+        for label, color, sim, th in rows:
+            ax.plot(th, sim, markers[label], color=color, ms=7, mec="black", mew=0.6, zorder=3)
+            # The relative error is what a reader checks; on the diagonal 3% is a hairline.
+            error = 100 * (sim / th - 1)
+            ax.annotate(
+                f"{error:+.1f}%",
+                (th, sim),
+                xytext=(7, -3),
+                textcoords="offset points",
+                fontsize=7,
+                color="darkred" if abs(error) > 3 else "black",
+            )
+        values = [v for *_, sim, th in rows for v in (sim, th)]
+        lo, hi = (min(values) / 1.5, max(values) * 1.5) if log else (0.8 * min(values), 1.15 * max(values))
+        # y = x, with the ±3% the sweep aims for as a band around it.
+        xs = [lo * (hi / lo) ** (i / 100) if log else lo + (hi - lo) * i / 100 for i in range(101)]
+        ax.fill_between(xs, [0.97 * x for x in xs], [1.03 * x for x in xs], color="0.6", alpha=0.35, lw=0)
+        ax.plot([lo, hi], [lo, hi], "--", color="0.4", lw=0.8)
+        if log:
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            # Plain numbers ("20", not a power of ten) at 1-2-5 steps, or at every digit
+            # when the range is too narrow for three of those (it spans at least 2.25x).
+            decades = range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+            for steps in ((1, 2, 5), range(1, 10)):
+                ticks = [m * 10**e for e in decades for m in steps if lo <= m * 10**e <= hi]
+                if len(ticks) >= 3:
+                    break
+            ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+            ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
+            ax.minorticks_off()
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        ax.set_aspect("equal")
+        ax.grid(True, alpha=0.3)
+        ax.set_xlabel(f"theory: {what}")
+        ax.set_ylabel(f"simulated: {what}")
+        ax.set_title(title, fontsize=9)
+    handles: list[Any] = [
+        Line2D([], [], color="0.4", ls="--", lw=0.8, label="simulated = theory"),
+        Patch(color="0.6", alpha=0.35, label="within ±3%"),
+        *(Line2D([], [], marker=markers[lb], ls="", color="white", mec="black", label=lb) for lb in labels),
+    ]
+    if levels > 1:
+        handles += [
+            Line2D([], [], marker="o", ls="", color=_priority_color(lv, levels), mec="black", mew=0.6,
+                   label=f"class {_priority_label(lv)}")
+            for lv in range(levels)
+        ]  # fmt: skip
+    if levels > 1 and any(color == "0.6" for _, color, _, _ in waits):
+        handles.append(
+            Line2D([], [], marker="o", ls="", color="0.6", mec="black", mew=0.6, label="one class (FIFO)")
+        )
+    fig.legend(handles=handles, loc="outside right center", fontsize=8)
+    fig.suptitle(
+        "Simulated vs queueing theory (virtual clock, Poisson arrivals, exponential service)\n"
+        "each label: simulated / theory − 1",
+        fontsize=10,
     )
     return fig
