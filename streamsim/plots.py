@@ -24,9 +24,8 @@ from matplotlib.ticker import FuncFormatter
 
 from .config import parse_scenario
 from .errors import ConfigError
-from .policies import Overflow
 from .summary import strategy_ranking
-from .theory import expected_queue_wait, mmck_blocking
+from .theory import expected_drop_share, expected_queue_wait
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -729,21 +728,7 @@ def _theory_of(point: Point) -> tuple[str, list[float | None], float | None] | N
     if rate is None or sc.service_mean <= 0:
         return None
     waits = [None if w is None else 1000 * w for w in expected_queue_wait(sc)]
-    blocking = None
-    if (
-        sc.overflow is Overflow.DROP_NEW
-        and sc.maxsize != "unbounded"
-        and sc.arrival == "poisson"
-        and sc.service == "exponential"
-        and sc.ttl is None
-        and sc.failure_rate == 0
-        and sc.fail_first == 0
-        and sc.stall is None
-    ):
-        # expected_queue_wait covers unbounded buffers only. Under drop-new the system
-        # holds at most maxsize + consumers events: M/M/c/K, and by PASTA the chance
-        # an arrival finds it full is the share dropped, whatever its priority.
-        blocking = mmck_blocking(rate, 1 / sc.service_mean, c, sc.maxsize + c)
+    blocking = expected_drop_share(sc)
     if blocking is None and all(w is None for w in waits):
         return None
     kendall = f"M/M/{c}" if sc.maxsize == "unbounded" else f"M/M/{c}/{sc.maxsize + c}"

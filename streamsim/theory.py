@@ -211,8 +211,8 @@ def _applies(sc: Scenario) -> tuple[list[float], float] | None:
     """(λ per class, μ) when DESIGN.md section 4 holds for ``sc``, else None."""
     if sc.arrival != "poisson" or sc.service != "exponential" or sc.maxsize != "unbounded":
         return None
-    # Expiry, injected failures and retries change what a consumer does with an event.
-    if sc.ttl is not None or sc.failure_rate > 0 or sc.fail_first > 0:
+    # Expiry, injected failures, retries and stalls change what a consumer does with an event.
+    if sc.ttl is not None or sc.failure_rate > 0 or sc.fail_first > 0 or sc.stall is not None:
         return None
     rate, weights = sc.rate_hz, sc.priority_weights
     if rate is None or weights is None or sc.service_mean <= 0:
@@ -245,6 +245,23 @@ def expected_queue_wait(sc: Scenario) -> list[float | None]:
     if sc.discipline != "strict":
         return unknown
     return list(priority_waits(lams, mu, sc.consumers))
+
+
+def expected_drop_share(sc: Scenario) -> float | None:
+    """The theoretical share of events ``sc`` drops: M/M/c/K blocking, for ``drop-new``
+    with a bounded buffer, Poisson arrivals and exponential service (any load).
+
+    The system holds at most K = maxsize + consumers events, and by PASTA the chance
+    an arrival finds it full is the share dropped, whatever its priority. None where
+    theory does not apply.
+    """
+    if sc.overflow != "drop-new" or sc.maxsize == "unbounded":
+        return None
+    if sc.arrival != "poisson" or sc.service != "exponential" or sc.service_mean <= 0 or sc.rate_hz is None:
+        return None
+    if sc.ttl is not None or sc.failure_rate > 0 or sc.fail_first > 0 or sc.stall is not None:
+        return None
+    return mmck_blocking(sc.rate_hz, 1 / sc.service_mean, sc.consumers, sc.maxsize + sc.consumers)
 
 
 def expected_mean_queue_wait(sc: Scenario) -> float | None:

@@ -28,6 +28,7 @@ from streamsim.theory import (
     conservation_wait,
     erlang_b,
     erlang_c,
+    expected_drop_share,
     expected_mean_queue_wait,
     expected_queue_wait,
     mm1_wait,
@@ -293,8 +294,23 @@ def test_drop_new_share_matches_mmck_blocking(
     for i in range(replications):
         stats = run_scenario(sc, seed=100 + i).stats
         shares.append(stats.dropped_full[0] / stats.offered[0])
-    expected = mmck_blocking(lam, 1.0, consumers, maxsize + consumers)
+    expected = expected_drop_share(sc)
+    assert expected == mmck_blocking(lam, 1.0, consumers, maxsize + consumers)
     assert_matches(batch_means(shares, replications, CONFIDENCE), expected, f"P_drop K={maxsize + consumers}")
+
+
+def test_expected_drop_share_only_where_mmck_applies() -> None:
+    assert expected_drop_share(mm(rate=0.9, maxsize=2, overflow="drop-new", events=10)) == pytest.approx(
+        mm1k_blocking(0.9, 1.0, 3)
+    )
+    for other in (
+        dict(overflow="block"),  # no drops
+        dict(overflow="drop-new", maxsize="unbounded"),
+        dict(overflow="drop-new", service="lognormal"),
+        dict(overflow="drop-new", stall_at=1.0, stall=5.0),
+        dict(overflow="drop-new", failure_rate=0.1),
+    ):
+        assert expected_drop_share(mm(**{"rate": 0.9, "maxsize": 2, "events": 10, **other})) is None, other
 
 
 # ---------------------------------------------------------------------- queue waits
