@@ -252,7 +252,7 @@ def compare_metric(
         verdict = "not significant"
     elif not exact and abs(change) < (min_points if kind.points else min_effect):
         verdict = "not significant"
-    elif kind.direction == 0:
+    elif kind.direction == 0 or change == 0:  # exact: the repeats differ, their median does not
         verdict = "changed"
     else:
         verdict = "worse" if -kind.direction * change > 0 else "better"
