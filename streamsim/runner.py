@@ -74,7 +74,7 @@ class RunResult:
 class _Run:
     """State shared by the tasks of one run."""
 
-    def __init__(self, sc: Scenario, trace: Trace | None) -> None:
+    def __init__(self, sc: Scenario, trace: Trace | None, broker: type[Broker[Job]] = Broker) -> None:
         self.sc = sc
         self.trace = trace
         loop = asyncio.get_running_loop()
@@ -89,7 +89,7 @@ class _Run:
             weights=sc.weights,
         )
         # Broker itself, or a slowed subclass under the test-only STREAMSIM_SLOWDOWN knob.
-        self.broker: Broker[Job] = broker_class()(
+        self.broker: Broker[Job] = broker(
             None if sc.maxsize == "unbounded" else sc.maxsize,
             levels=sc.levels,
             overflow=sc.overflow,
@@ -387,8 +387,10 @@ def run_scenario(sc: Scenario, *, seed: int | None = None, trace: Trace | None =
         "virtual" if sc.clock == "virtual" else sc.loop
     )
 
+    broker = broker_class()  # here, not in the loop: the slowdown knob calibrates on a loop of its own
+
     async def main() -> RunResult:
-        return await _Run(sc, trace).run()
+        return await _Run(sc, trace, broker).run()
 
     with asyncio.Runner(loop_factory=factory) as runner:
         return runner.run(main())

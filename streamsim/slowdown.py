@@ -1,13 +1,14 @@
 """A test-only knob that makes the broker slower, so that the regression gate can be
-shown to notice: ``STREAMSIM_SLOWDOWN=0.2`` makes every broker ``put`` and ``get``
-about 20% slower.
+shown to notice: with ``STREAMSIM_SLOWDOWN=0.2`` the broker's ``put`` and ``get`` add
+20% to the CPU cost of each event through the closed-loop pipeline the gate measures
+(asyncio, 4 producers, 4 consumers, no service time), so its throughput falls to
+1/1.2 of what it was: a regression of the size the gate is meant to catch.
 
 The runner builds its broker from ``broker_class()``: the plain ``Broker`` when the
 variable is unset (the real broker's hot path pays nothing, not even a branch), a
 subclass that busy-waits otherwise. The busy-wait sits in the subclass's clock,
 which the broker reads once per admitted ``put`` and once per delivered ``get``;
-its length is calibrated in-process against the plain broker's cost of a
-put + get pair, so "20%" means 20% of what the broker itself costs here.
+its length is calibrated in-process against that pipeline run with the plain broker.
 """
 
 from __future__ import annotations
@@ -49,10 +50,35 @@ def slowdown_factor() -> float:
     return factor
 
 
+_calibrating = False  # while measuring the plain pipeline, the runner gets the plain broker
+
+
 def broker_class() -> type[Broker[Any]]:
     """``Broker``, or with ``STREAMSIM_SLOWDOWN`` set, a calibrated slower subclass."""
     factor = slowdown_factor()
-    return Broker if factor == 0 else _slowed_broker(factor)
+    return Broker if factor == 0 or _calibrating else _slowed_broker(factor)
+
+
+def _event_ns() -> float:
+    """CPU ns per event of the closed-loop pipeline with the plain broker (median of 5)."""
+    global _calibrating
+    from .config import parse_scenario
+    from .runner import run_scenario  # here: the runner imports this module
+
+    events = 20_000
+    sc = parse_scenario(
+        dict(arrival="closed", service_mean=0.0, events=events, producers=4, consumers=4, maxsize=20, levels=3)
+    )
+    _calibrating = True
+    try:
+        costs = []
+        for _ in range(5):
+            start = time.thread_time_ns()
+            run_scenario(sc)
+            costs.append((time.thread_time_ns() - start) / events)
+    finally:
+        _calibrating = False
+    return statistics.median(costs)
 
 
 class _Job:
@@ -109,8 +135,10 @@ def _slowed_broker(factor: float) -> type[Broker[Any]]:
 
             self._clock = slow_clock
 
-    # Calibrate: the plain broker's pair cost, the wrapper's own overhead, and the cost
-    # of one busy-wait iteration, measured interleaved so that drift hits all three alike.
+    # Calibrate: the pipeline's cost per event, then the wrapper's own overhead per
+    # put + get pair and the cost of one busy-wait iteration, the last two measured
+    # interleaved so that drift hits both alike.
+    target_ns = factor * _event_ns()
     jobs = [_Job(i % 3) for i in range(2000)]
     extra = []
     for _ in range(15):
@@ -119,12 +147,12 @@ def _slowed_broker(factor: float) -> type[Broker[Any]]:
         wrapped = _pair_ns(SlowedBroker(100, on_take=lambda p, w: None), jobs)
         spins[0] = 1000
         per_spin = _spin_ns(SlowedBroker(1)._clock, 200) / 1000
-        extra.append((factor * plain - (wrapped - plain)) / (2 * per_spin))  # two clock reads per pair
+        extra.append((target_ns - (wrapped - plain)) / (2 * per_spin))  # two clock reads per event
     spins[0] = max(0, round(statistics.median(extra)))
     # A test knob must never be on by accident: say so, once per process.
     print(
-        f"streamsim: {SLOWDOWN_ENV}={factor:g}: the broker busy-waits {spins[0]} iterations per clock read "
-        "(test-only slowdown)",
+        f"streamsim: {SLOWDOWN_ENV}={factor:g}: the broker busy-waits {spins[0]} iterations per clock read, "
+        f"about {target_ns:.0f} ns per event (test-only slowdown)",
         file=sys.stderr,
     )
     return SlowedBroker

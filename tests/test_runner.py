@@ -131,8 +131,8 @@ def observed(observer: Observer) -> Iterator[None]:
     (through the broker's ``on_take`` hook, however the runner built the broker)."""
     build = runner._Run.__init__
 
-    def init(run: runner._Run, sc: Scenario, trace: Trace | None) -> None:
-        build(run, sc, trace)
+    def init(run: runner._Run, sc: Scenario, trace: Trace | None, broker: type[Broker[Any]] = Broker) -> None:
+        build(run, sc, trace, broker)
         broker, clock = run.broker, run.clock
         on_take = broker._on_take
         assert on_take is not None
