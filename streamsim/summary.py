@@ -84,17 +84,18 @@ def summary_markdown(report: Report) -> str:
             "",
             "## Strategies ranked by how well they protect priority 0",
             "",
-            "Lowest p0 drop rate first, then lowest p0 end-to-end p99; at the sweep's highest load "
+            "Lowest p0 loss first, then lowest p0 end-to-end p99; at the sweep's highest load "
             "(each strategy's worst point there). Strategy = overflow policy / dequeue discipline.",
             # block and timeout hold producers back: what they never sent is in no drop rate.
-            "Block and timeout hold producers back: what they never sent is in no drop rate but in "
-            "unsent %, and the lateness of what they sent is in the end-to-end latency.",
+            "p0 lost % = share of p0's schedule not processed: dropped, rejected, evicted, expired, "
+            "dead-lettered, abandoned, or never sent because block or timeout held the producer "
+            "back (unsent %); the lateness of what was sent late is in the end-to-end latency.",
             "",
-            "| rank | strategy | p0 drop % | p0 e2e p99 ms | all drop % | unsent % | offered/s | processed/s |",
+            "| rank | strategy | p0 lost % | p0 e2e p99 ms | all drop % | unsent % | offered/s | processed/s |",
             "|---:|---|---:|---:|---:|---:|---:|---:|",
         ]
         for rank, (name, point) in enumerate(ranking, start=1):
-            drop0 = _metric(point, "drop_rate.p0")
+            drop0 = lost_share(point, 0)
             drop = _metric(point, "drop_rate")
             lines.append(
                 f"| {rank} | {name} | {_fmt(None if drop0 is None else 100 * drop0, 2)} "
@@ -140,8 +141,18 @@ def strategy_ranking(points: Sequence[Point]) -> list[tuple[str, Point]]:
     return sorted(worst.items(), key=lambda item: _key(item[1]))
 
 
+def lost_share(point: Point, level: int) -> float | None:
+    """Share of ``level``'s schedule not processed, for any reason, unsent included (the
+    drop rate when the report has no per-priority counts)."""
+    if level >= len(point.priorities):
+        return _metric(point, f"drop_rate.p{level}")
+    counts = point.priorities[level]
+    scheduled = counts.offered + counts.unsent
+    return (scheduled - counts.processed) / scheduled if scheduled else None
+
+
 def _key(point: Point) -> tuple[float, float]:
-    drop0 = _metric(point, "drop_rate.p0")
+    drop0 = lost_share(point, 0)
     p99 = _metric(point, "end_to_end_p99_ms.p0")
     return (1.0 if drop0 is None else drop0, float("inf") if p99 is None else p99)
 

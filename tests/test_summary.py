@@ -6,7 +6,7 @@ from typing import Any
 
 from streamsim.config import Sweep
 from streamsim.report import Estimate, Point
-from streamsim.summary import strategy_name, strategy_ranking, summary_markdown
+from streamsim.summary import lost_share, strategy_name, strategy_ranking, summary_markdown
 from streamsim.sweep import run_sweep
 
 
@@ -115,3 +115,28 @@ def test_overload_summary_ranks_shed_lowest_above_drop_new() -> None:
     assert worst > 0.0
     assert "| 1 | shed-lowest / strict | 0.00 |" in markdown
     assert "| 2 | drop-new / strict |" in markdown
+
+
+def test_a_strategy_that_holds_p0_back_unsent_ranks_below_one_that_loses_nothing() -> None:
+    """Block drops nothing but leaves a third of the schedule unsent: p0 loses those."""
+    sweep = Sweep.model_validate(
+        {
+            "name": "summary-test",
+            "base": {
+                "clock": "virtual", "arrival": "poisson", "load": 1.5, "duration": 3.0, "maxsize": 5,
+                "producers": 2, "consumers": 2, "service_mean": 0.005,
+            },
+            "grid": [{"overflow": ["block", "shed-lowest"]}],
+        }
+    )  # fmt: skip
+    report = run_sweep(sweep, None, show_progress=False)
+
+    ranking = strategy_ranking(report.points)
+
+    assert [name for name, _ in ranking] == ["shed-lowest / strict", "block / strict"]
+    block = ranking[1][1]
+    assert block.metrics["drop_rate.p0"].median == 0.0  # nothing offered was lost...
+    p0 = block.priorities[0]
+    assert p0.unsent > 0.2 * (p0.offered + p0.unsent)  # ...but much was never sent
+    assert lost_share(block, 0) == (p0.offered + p0.unsent - p0.processed) / (p0.offered + p0.unsent)
+    assert lost_share(ranking[0][1], 0) == 0.0
