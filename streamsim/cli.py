@@ -71,7 +71,9 @@ def _scenario_from_args(args: argparse.Namespace) -> Scenario:
         data[name] = value
     if "duration" not in data and "events" not in data:
         data["duration"] = 2.0
-    if data.get("arrival", "poisson") in ("constant", "poisson", "bursty") and not {"rate", "load"} & set(data):
+    if data.get("arrival", "poisson") in ("constant", "poisson", "bursty") and not {"rate", "load"} & set(
+        data
+    ):
         data["load"] = 0.8
     return parse_scenario(data)
 
@@ -98,7 +100,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     scenario = _scenario_from_args(args).normalized()
     out_dir = Path(args.out) if args.out else None
-    sweep_def = {"name": "run", "repeats": args.repeats, "warmup": 0, "base": scenario.model_dump(mode="json")}
+    sweep_def = {
+        "name": "run",
+        "repeats": args.repeats,
+        "warmup": 0,
+        "base": scenario.model_dump(mode="json"),
+    }
     try:
         report = run_points(
             [("run", {}, scenario)], sweep_def=sweep_def, repeats=args.repeats, warmup=0, out_dir=out_dir
@@ -114,9 +121,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run every point of a sweep file."""
-    from .sweep import default_out_dir, run_sweep
-
     from .report import read_report
+    from .sweep import default_out_dir, run_sweep
 
     sweep = load_sweep(args.file)
     completed = []
@@ -124,7 +130,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         out_dir = Path(args.resume)
         previous = read_report(out_dir)
         if previous.sweep.get("name") != sweep.name:
-            raise ConfigError(f"--resume: {out_dir} holds sweep {previous.sweep.get('name')!r}, not {sweep.name!r}")
+            raise ConfigError(
+                f"--resume: {out_dir} holds sweep {previous.sweep.get('name')!r}, not {sweep.name!r}"
+            )
         completed = previous.points
     else:
         out_dir = Path(args.out) if args.out else default_out_dir(sweep.name)
@@ -161,7 +169,11 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
     report = read_report(args.report)
     report_path = Path(args.report)
-    out_dir = Path(args.out) if args.out else (report_path if report_path.is_dir() else report_path.parent) / "plots"
+    out_dir = (
+        Path(args.out)
+        if args.out
+        else (report_path if report_path.is_dir() else report_path.parent) / "plots"
+    )
     for path in write_plots(report, out_dir):
         print(path)
     return 0
@@ -223,7 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("file", help="sweep definition, e.g. bench/default.toml")
     sweep.add_argument("--out", help="output directory (default results/<timestamp>-<name>)")
     sweep.add_argument("--no-plots", action="store_true", help="skip the PNGs")
-    sweep.add_argument("--resume", metavar="DIR", help="finish an interrupted sweep in DIR, keeping its done points")
+    sweep.add_argument(
+        "--resume", metavar="DIR", help="finish an interrupted sweep in DIR, keeping its done points"
+    )
     sweep.set_defaults(func=cmd_sweep)
 
     plot = sub.add_parser("plot", help="re-draw the plots of a report")

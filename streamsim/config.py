@@ -108,8 +108,10 @@ class Scenario(BaseModel):
             # A closed-loop producer that never waits for space (an unbounded buffer, or a
             # policy that drops or rejects at once) keeps the loop busy at one virtual
             # instant: time never reaches `duration` and the run never ends.
-            if self.arrival == "closed" and self.events is None and (
-                self.maxsize == "unbounded" or not self.overflow.waits
+            if (
+                self.arrival == "closed"
+                and self.events is None
+                and (self.maxsize == "unbounded" or not self.overflow.waits)
             ):
                 raise ValueError(
                     f"closed loop on the virtual clock with overflow {self.overflow.value!r} and "
@@ -173,7 +175,11 @@ class Scenario(BaseModel):
         if self.arrival != "trace" or self.trace is None:
             return None
         trace = load_trace(self.trace)
-        if trace.priorities is not None and len(trace.priorities) and int(trace.priorities.max()) >= self.levels:
+        if (
+            trace.priorities is not None
+            and len(trace.priorities)
+            and int(trace.priorities.max()) >= self.levels
+        ):
             raise ConfigError(
                 f"trace: {self.trace} has priority {int(trace.priorities.max())}, levels is {self.levels}"
             )
@@ -186,7 +192,9 @@ def _one_line(exc: ValidationError, where: str) -> str:
     errors = exc.errors()
     err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     # Drop pydantic's union-member tags ("maxsize.int", "maxsize.literal[...]").
-    parts = [str(p) for p in err["loc"] if str(p) not in ("int", "float", "str", "bool") and "[" not in str(p)]
+    parts = [
+        str(p) for p in err["loc"] if str(p) not in ("int", "float", "str", "bool") and "[" not in str(p)
+    ]
     field = ".".join(parts)
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":

@@ -706,7 +706,8 @@ def _strategies(points: Sequence[Point]) -> Figure | None:
     fig.legend(handles, names, title="priority", fontsize=8, title_fontsize=8, loc="outside right center")
     fig.suptitle(
         f"Strategies (overflow policy / dequeue discipline) at {_load_label(_load(ranked[0]))}, "
-        "per priority\nranked as in summary.md: lowest p0 loss (unsent included), then lowest p0 p99; best at top",
+        "per priority\nranked as in summary.md: lowest p0 loss (unsent included), then lowest p0 p99; "
+        "best at top",
         fontsize=10,
     )
     return fig

@@ -299,7 +299,9 @@ def environment() -> Environment:
         cpu_count=os.cpu_count() or 0,
         cpu_model=_cpu_model(),
         hostname=platform.node(),
-        packages={p: _version(p) for p in ("streamsim", "uvloop", "pydantic", "numpy", "hdrhistogram", "scipy")},
+        packages={
+            p: _version(p) for p in ("streamsim", "uvloop", "pydantic", "numpy", "hdrhistogram", "scipy")
+        },
         git_commit=_git_commit(),
     )
 

@@ -286,6 +286,7 @@ class _Run:
         stop = asyncio.Event()
         abort = asyncio.Event()
         loop = asyncio.get_running_loop()
+
         def on_signal(level: int) -> None:
             loop.call_soon_threadsafe((stop if level == 1 else abort).set)
 
@@ -344,7 +345,11 @@ class _Run:
         return max(NS // 1000, round((span_s or 1.0) * NS / 500))
 
 
-async def _first(*aws: Awaitable[object], timeout: float | None, want: int | None = None) -> bool:
+async def _first(
+    *aws: Awaitable[object],
+    timeout: float | None,  # noqa: ASYNC109 - asyncio.wait's timeout, over a race of awaitables
+    want: int | None = None,
+) -> bool:
     """Wait until the first of ``aws`` finishes or ``timeout`` passes; cancel the rest.
     Returns True if awaitable number ``want`` finished first (any, when None)."""
     tasks = [asyncio.ensure_future(aw) for aw in aws]
@@ -394,5 +399,3 @@ def run_scenario(sc: Scenario, *, seed: int | None = None, trace: Trace | None =
 
     with asyncio.Runner(loop_factory=factory) as runner:
         return runner.run(main())
-
-

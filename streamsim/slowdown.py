@@ -67,7 +67,9 @@ def _event_ns() -> float:
 
     events = 20_000
     sc = parse_scenario(
-        dict(arrival="closed", service_mean=0.0, events=events, producers=4, consumers=4, maxsize=20, levels=3)
+        dict(
+            arrival="closed", service_mean=0.0, events=events, producers=4, consumers=4, maxsize=20, levels=3
+        )
     )
     _calibrating = True
     try:

@@ -91,7 +91,8 @@ def summary_markdown(report: Report) -> str:
             "dead-lettered, abandoned, or never sent because block or timeout held the producer "
             "back (unsent %); the lateness of what was sent late is in the end-to-end latency.",
             "",
-            "| rank | strategy | p0 lost % | p0 e2e p99 ms | all drop % | unsent % | offered/s | processed/s |",
+            "| rank | strategy | p0 lost % | p0 e2e p99 ms | all drop % | unsent % | offered/s "
+            "| processed/s |",
             "|---:|---|---:|---:|---:|---:|---:|---:|",
         ]
         for rank, (name, point) in enumerate(ranking, start=1):

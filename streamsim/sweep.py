@@ -107,7 +107,10 @@ def run_points(
         started = time.perf_counter()
         if scenario.loop == "uvloop" and not have_uvloop:
             if not warned_uvloop:
-                print("warning: uvloop is not installed (pip install uvloop): skipping its points", file=sys.stderr)
+                print(
+                    "warning: uvloop is not installed (pip install uvloop): skipping its points",
+                    file=sys.stderr,
+                )
                 warned_uvloop = True
             point = Point(
                 id=point_id, params=params, scenario=scenario.model_dump(mode="json"),
@@ -163,4 +166,3 @@ def run_sweep(
     finally:
         if progress is not None:
             progress.close()
-

@@ -110,7 +110,8 @@ def load_trace(path: str | Path) -> Trace:
     if header[:2] == ["time_s", "priority"] and len(header) <= 3:
         return _event_trace(path, rows[1:], with_service=header[2:] == ["service_ms"])
     raise ConfigError(
-        f"trace: {path} header must be 'second,events' or 'time_s,priority[,service_ms]', got {','.join(header)!r}"
+        f"trace: {path} header must be 'second,events' or 'time_s,priority[,service_ms]', "
+        f"got {','.join(header)!r}"
     )
 
 
@@ -222,7 +223,9 @@ class Workload:
     ) -> Iterator[Chunk]:
         """Explicit-event traces: producer ``index`` replays rows index, index+P, ..."""
         trace = self.trace
-        assert trace is not None and trace.times_s is not None and trace.priorities is not None
+        assert trace is not None
+        assert trace.times_s is not None
+        assert trace.priorities is not None
         if self.speed <= 0:
             raise ConfigError(f"speed must be > 0, got {self.speed}")
         rows = slice(self.index, None, self.producers)
@@ -274,7 +277,9 @@ class Workload:
 
     def _bursty(self, rng: np.random.Generator, rate: float) -> Iterator[np.ndarray]:
         if self.on_s <= 0 or self.off_s < 0:
-            raise ConfigError(f"bursty arrival needs on > 0 and off >= 0, got on={self.on_s}, off={self.off_s}")
+            raise ConfigError(
+                f"bursty arrival needs on > 0 and off >= 0, got on={self.on_s}, off={self.off_s}"
+            )
         on_ns, period_ns = self.on_s * NS, (self.on_s + self.off_s) * NS
         busy = 0.0  # time spent "on" so far: arrivals are Poisson in on-time, mapped to wall
         while True:
@@ -290,7 +295,8 @@ class Workload:
         if self.speed <= 0:
             raise ConfigError(f"speed must be > 0, got {self.speed}")
         scale = self.rate_scale / self.producers
-        assert trace.counts is not None and trace.seconds is not None
+        assert trace.counts is not None
+        assert trace.seconds is not None
         # Thin or multiply each second's count by `scale`, randomly rounded so the
         # mean is exact; place events uniformly within their (sped-up) second.
         for lo in range(0, len(trace.counts), 4096):

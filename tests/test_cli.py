@@ -47,10 +47,16 @@ def test_bad_run_flag_is_one_line_naming_the_field(args: list[str], field: str) 
 
 SWEEP_ERRORS = [
     ('name = "x"\n[base]\nmaxsize = 0\nduration = 0.1\nload = 0.5\n', "maxsize"),
-    ('name = "x"\n[base]\nmaxsize = 10\nduration = 0.1\nload = 0.5\n[[grid]]\nconsumers = [1, 0]\n', "consumers"),
+    (
+        'name = "x"\n[base]\nmaxsize = 10\nduration = 0.1\nload = 0.5\n[[grid]]\nconsumers = [1, 0]\n',
+        "consumers",
+    ),
     ('name = "x"\n[base]\nmaxsze = 10\nduration = 0.1\nload = 0.5\n', "maxsze"),
     ('name = "x"\n[base]\nduration = 0.1\nload = 0.5\n[[grid]]\noverflow = ["drop-all"]\n', "overflow"),
-    ('name = "x"\n[base]\nduration = 0.1\nload = 0.5\nlevels = 2\npriority_weights = [1, 2, 3]\n', "priority_weights"),
+    (
+        'name = "x"\n[base]\nduration = 0.1\nload = 0.5\nlevels = 2\npriority_weights = [1, 2, 3]\n',
+        "priority_weights",
+    ),
     ('name = "x"\nrepeats = 0\n[base]\nduration = 0.1\nload = 0.5\n', "repeats"),
     ('name = "x"\n[base\nduration = 0.1\n', "TOML"),
     ('name = "x"\n[base]\nduration = 0.1\nload = 0.5\n[[grid]]\nmaxsize = []\n', "maxsize"),
@@ -116,12 +122,15 @@ def test_quick_sweep_writes_valid_report_summary_and_plots(tmp_path: Path) -> No
     assert "processed/s" in result.stdout  # the summary table is printed
 
     raw = (out / "report.json").read_text()
-    assert "NaN" not in raw and "Infinity" not in raw
+    assert "NaN" not in raw
+    assert "Infinity" not in raw
     report = Report.model_validate(json.loads(raw))
     assert read_report(out) == report
     assert report.schema_version == 1
     assert report.environment.packages["numpy"] != "missing"
-    assert len(report.points) == 6  # 2 x 2, plus the uvloop point (its asyncio twin exists above? no: load 0.8)
+    assert (
+        len(report.points) == 6
+    )  # 2 x 2, plus the uvloop point (its asyncio twin exists above? no: load 0.8)
     for point in report.points:
         assert point.status == "ok"
         assert point.repeats == 2
@@ -168,7 +177,10 @@ def test_run_writes_the_same_report_format(tmp_path: Path) -> None:
 
 def test_plot_redraws_from_a_report(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    assert streamsim("run", "--clock", "virtual", "--events", "200", "--out", str(out), "--no-plots").returncode == 0
+    assert (
+        streamsim("run", "--clock", "virtual", "--events", "200", "--out", str(out), "--no-plots").returncode
+        == 0
+    )
     result = streamsim("plot", str(out / "report.json"), "--out", str(tmp_path / "pngs"))
     assert result.returncode == 0, result.stderr
     assert list((tmp_path / "pngs").glob("*.png"))

@@ -131,8 +131,8 @@ def observed(observer: Observer) -> Iterator[None]:
     (through the broker's ``on_take`` hook, however the runner built the broker)."""
     build = runner._Run.__init__
 
-    def init(run: runner._Run, sc: Scenario, trace: Trace | None, broker: type[Broker[Any]] = Broker) -> None:
-        build(run, sc, trace, broker)
+    def init(run: runner._Run, sc: Scenario, trace: Trace | None, kind: type[Broker[Any]] = Broker) -> None:
+        build(run, sc, trace, kind)
         broker, clock = run.broker, run.clock
         on_take = broker._on_take
         assert on_take is not None
@@ -794,7 +794,9 @@ def test_scheduled_events_a_blocked_producer_never_sent_are_counted_unsent(overf
 
 @pytest.mark.parametrize("overflow", ["drop-new", "shed-lowest"])
 def test_a_producer_that_never_waits_sends_its_whole_schedule(overflow: str) -> None:
-    sc = virtual(overflow=overflow, load=1.5, duration=5.0, consumers=2, producers=2, maxsize=10, service_mean=0.01)
+    sc = virtual(
+        overflow=overflow, load=1.5, duration=5.0, consumers=2, producers=2, maxsize=10, service_mean=0.01
+    )
     result = run_scenario(sc)
     assert result.unsent == [0, 0, 0]
     assert list(result.stats.offered) == scheduled_before(sc, 5.0)
