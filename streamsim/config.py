@@ -9,6 +9,7 @@ removed.
 from __future__ import annotations
 
 import itertools
+import math
 import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -24,11 +25,15 @@ if TYPE_CHECKING:
 
 __all__ = ("Scenario", "Sweep", "load_sweep", "parse_scenario")
 
+MAX_S = 1e6  # longest time any setting may name, seconds (11.6 days; int64 ns holds 292 years)
+
 
 class Scenario(BaseModel):
     """One point: broker, workload, shutdown and measurement settings. Times in seconds."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Infinity and NaN are refused everywhere: every number here ends up as integer
+    # nanoseconds or a count, and an infinite one would hang or crash a run.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     # event loop and clock
     loop: Literal["asyncio", "uvloop"] = "asyncio"
@@ -36,9 +41,9 @@ class Scenario(BaseModel):
     # broker
     maxsize: int | Literal["unbounded"] = Field(default=100, description="buffer capacity, events")
     overflow: Overflow = Overflow.BLOCK
-    put_timeout: float | None = Field(default=None, gt=0, description="seconds, overflow 'timeout' only")
+    put_timeout: float | None = Field(default=None, gt=0, le=MAX_S, description="seconds, overflow 'timeout' only")
     discipline: Literal["strict", "aging", "wrr"] = "strict"
-    age_step: float | None = Field(default=None, gt=0, description="seconds per level, discipline 'aging'")
+    age_step: float | None = Field(default=None, gt=0, le=MAX_S, description="seconds per level, discipline 'aging'")
     weights: list[int] | None = Field(default=None, description="events per round per level, 'wrr'")
     levels: int = Field(default=3, ge=1, le=64)
     # actors
@@ -46,30 +51,30 @@ class Scenario(BaseModel):
     consumers: int = Field(default=1, ge=1)
     # workload
     arrival: Literal["closed", "constant", "poisson", "bursty", "trace"] = "poisson"
-    rate: float | None = Field(default=None, gt=0, description="offered events/s, all producers together")
-    load: float | None = Field(default=None, gt=0, description="offered rate / consumer capacity")
-    on: float | None = Field(default=None, gt=0, description="bursty: seconds on")
-    off: float | None = Field(default=None, ge=0, description="bursty: seconds off")
+    rate: float | None = Field(default=None, ge=1e-6, le=1e9, description="offered events/s, all producers together")
+    load: float | None = Field(default=None, gt=0, le=1e6, description="offered rate / consumer capacity")
+    on: float | None = Field(default=None, gt=0, le=MAX_S, description="bursty: seconds on")
+    off: float | None = Field(default=None, ge=0, le=MAX_S, description="bursty: seconds off")
     trace: str | None = Field(default=None, description="trace CSV path")
-    speed: float = Field(default=1.0, gt=0, description="trace: replay speed-up")
-    rate_scale: float = Field(default=1.0, gt=0, description="trace: multiply the trace's rate")
+    speed: float = Field(default=1.0, gt=0, le=1e9, description="trace: replay speed-up")
+    rate_scale: float = Field(default=1.0, gt=0, le=1e6, description="trace: multiply the trace's rate")
     priority_weights: list[float] | None = Field(default=None, description="share of events per level")
     service: Literal["constant", "exponential", "lognormal"] = "exponential"
-    service_mean: float = Field(default=0.005, ge=0, description="seconds")
-    service_sigma: float = Field(default=1.0, gt=0, description="lognormal shape")
-    ttl: float | None = Field(default=None, gt=0, description="seconds an event may wait before it expires")
+    service_mean: float = Field(default=0.005, ge=0, le=MAX_S, description="seconds")
+    service_sigma: float = Field(default=1.0, gt=0, le=10, description="lognormal shape")
+    ttl: float | None = Field(default=None, gt=0, le=MAX_S, description="seconds an event may wait before it expires")
     # failures
     failure_rate: float = Field(default=0.0, ge=0, le=1, description="chance a handler call raises")
     fail_first: int = Field(default=0, ge=0, description="the first N handler calls per priority raise")
     max_retries: int = Field(default=0, ge=0)
-    stall_at: float | None = Field(default=None, ge=0, description="seconds from start: consumer 0 stalls")
-    stall: float | None = Field(default=None, gt=0, description="seconds consumer 0 stalls, once")
+    stall_at: float | None = Field(default=None, ge=0, le=MAX_S, description="seconds from start: consumer 0 stalls")
+    stall: float | None = Field(default=None, gt=0, le=MAX_S, description="seconds consumer 0 stalls, once")
     # run length and shutdown
-    duration: float | None = Field(default=None, gt=0, description="seconds of offered load")
+    duration: float | None = Field(default=None, gt=0, le=MAX_S, description="seconds of offered load")
     events: int | None = Field(default=None, ge=1, description="events offered in total")
-    drain_timeout: float | None = Field(default=None, gt=0, description="seconds allowed to drain")
-    seed: int = 1
-    sample_interval: float | None = Field(default=None, gt=0, description="queue-depth sampling, seconds")
+    drain_timeout: float | None = Field(default=None, gt=0, le=MAX_S, description="seconds allowed to drain")
+    seed: int = Field(default=1, ge=0)
+    sample_interval: float | None = Field(default=None, ge=1e-6, le=MAX_S, description="queue-depth sampling, seconds")
 
     @model_validator(mode="after")
     def _check(self) -> Scenario:
@@ -78,7 +83,7 @@ class Scenario(BaseModel):
             object.__setattr__(self, "priority_weights", default)
         weights = self.priority_weights
         assert weights is not None
-        if len(weights) != self.levels or any(w < 0 for w in weights) or sum(weights) <= 0:
+        if len(weights) != self.levels or any(w < 0 for w in weights) or not 0 < sum(weights) < math.inf:
             raise ValueError(f"priority_weights must be {self.levels} non-negative numbers, got {weights}")
         if self.maxsize != "unbounded" and self.maxsize < 1:  # the broker would refuse it mid-sweep
             raise ValueError(f"maxsize must be >= 1 or 'unbounded', got {self.maxsize}")
@@ -98,6 +103,8 @@ class Scenario(BaseModel):
             raise ValueError("arrival 'bursty' needs on and off")
         if self.arrival == "trace" and self.trace is None:
             raise ValueError("arrival 'trace' needs trace")
+        if 0 < self.service_mean < 1e-9:  # times are whole nanoseconds: it would round to 0
+            raise ValueError(f"service_mean must be 0 or >= 1e-9 (1 ns), got {self.service_mean}")
         if self.load is not None and self.service_mean == 0:
             raise ValueError("load needs service_mean > 0 (capacity is consumers / service_mean)")
         if self.clock == "virtual":

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = ("RunResult", "run_scenario")
 
 NS = 1_000_000_000
+MAX_DEPTH_SAMPLES = 2_000  # per level; about 500 are planned, a long drain adds more
 LATE_NS = 1_000_000  # a send more than 1 ms behind its schedule counts as late
 SEND_EARLY_NS = 50_000  # on the wall clock, don't sleep for gaps shorter than this
 
@@ -109,6 +110,7 @@ class _Run:
         self.failures_left = [sc.fail_first] * sc.levels
         self.dead_letters: list[tuple[int, int, str]] = []
         self.depth: list[list[int]] = [[] for _ in range(sc.levels)]
+        self.interval_ns = 0  # queue-depth sampling interval, set by run()
 
     # ---------------------------------------------------------------- producers
 
@@ -252,21 +254,30 @@ class _Run:
 
     # ---------------------------------------------------------------- sampling
 
-    async def sample(self, interval_ns: int) -> None:
-        broker, depth, recorder, clock = self.broker, self.depth, self.recorder, self.clock
+    def _record_depth(self) -> None:
+        depth = self.depth
+        for level, n in enumerate(self.broker.qsize_by_priority()):
+            depth[level].append(n)
+        if len(depth[0]) >= MAX_DEPTH_SAMPLES:
+            # A drain or a stall far longer than planned: keep every other sample and
+            # sample half as often, so the series (and the report) stays bounded.
+            for level, series in enumerate(depth):
+                depth[level] = series[::2]
+            self.interval_ns *= 2
+
+    async def sample(self) -> None:
+        recorder, clock = self.recorder, self.clock
         next_ns = clock()
         while True:
-            for level, n in enumerate(broker.qsize_by_priority()):
-                depth[level].append(n)
+            self._record_depth()
             if recorder.pending() > 200_000:
                 recorder.fold()  # bounded memory however long the run
             # A fixed schedule, not a fixed pause, so sleep overshoot does not stretch
             # the time axis; a tick missed entirely records the depth seen now.
-            next_ns += interval_ns
+            next_ns += self.interval_ns
             while next_ns < clock():
-                for level, n in enumerate(broker.qsize_by_priority()):
-                    depth[level].append(n)
-                next_ns += interval_ns
+                self._record_depth()
+                next_ns += self.interval_ns
             await asyncio.sleep((next_ns - clock()) / NS)
 
     # ---------------------------------------------------------------- the run
@@ -277,8 +288,8 @@ class _Run:
         self.start_ns = self.clock()
         if sc.arrival == "closed" and sc.duration is not None:
             self.stop_ns = self.start_ns + round(sc.duration * NS)
-        interval_ns = self._sample_interval_ns()
-        sampler = asyncio.create_task(self.sample(interval_ns))
+        self.interval_ns = self._sample_interval_ns()
+        sampler = asyncio.create_task(self.sample())
         consumers = [asyncio.create_task(self.consume(i)) for i in range(sc.consumers)]
         producers = [asyncio.create_task(self.produce(i)) for i in range(sc.producers)]
         # Stop producers: at the end of their schedule, at `duration` whatever they
@@ -302,8 +313,9 @@ class _Run:
             _raise_first_error(await asyncio.gather(*producers, return_exceptions=True))
             # Drain: consumers empty the buffer; join() returns when every event is done.
             # A drain deadline or a second signal abandons what is left, counted.
+            # A consumer that died of a bug fails the run here instead of leaving join() waiting.
             drained = not abort.is_set() and await _first(
-                self.broker.join(), abort.wait(), timeout=sc.drain_timeout, want=0
+                self.broker.join(), abort.wait(), _failure(consumers), timeout=sc.drain_timeout, want=0
             )
             if not drained:
                 self.broker.abandon_buffered()
@@ -328,7 +340,7 @@ class _Run:
             late_events=self.late_events,
             max_send_lag_ns=self.max_send_lag_ns,
             unsent=self.unsent,
-            depth_interval_ns=interval_ns,
+            depth_interval_ns=self.interval_ns,
             depth=self.depth,
             dead_letters=self.dead_letters,
             interrupted=stop.is_set() or abort.is_set(),
@@ -343,6 +355,17 @@ class _Run:
             span_s = sc.events / sc.rate_hz
         # About 500 samples per run, never finer than 1 ms.
         return max(NS // 1000, round((span_s or 1.0) * NS / 500))
+
+
+async def _failure(tasks: list[asyncio.Task[None]]) -> None:
+    """Raise the first exception any of ``tasks`` ends with; never return otherwise."""
+    pending = set(tasks)
+    while pending:
+        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+    await asyncio.Event().wait()  # every task ended cleanly: leave the race to the others
 
 
 async def _first(

@@ -24,6 +24,7 @@ __all__ = ("Chunk", "ServiceTime", "Trace", "Workload", "load_trace")
 
 NS = 1_000_000_000
 CHUNK = 16_384  # events generated per numpy call: amortises numpy overhead, bounds memory
+MAX_EVENTS_PER_SECOND = 1_000_000  # of a replayed trace, after rate_scale: bounds a block's memory
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -297,13 +298,22 @@ class Workload:
         scale = self.rate_scale / self.producers
         assert trace.counts is not None
         assert trace.seconds is not None
+        peak = float(trace.counts.max(initial=0)) * scale
+        if peak > MAX_EVENTS_PER_SECOND:
+            raise ConfigError(
+                f"trace: {peak:,.0f} events in one trace second (rate_scale {self.rate_scale:g}, per producer); "
+                f"at most {MAX_EVENTS_PER_SECOND:,}"
+            )
         # Thin or multiply each second's count by `scale`, randomly rounded so the
-        # mean is exact; place events uniformly within their (sped-up) second.
-        for lo in range(0, len(trace.counts), 4096):
-            counts = trace.counts[lo : lo + 4096] * scale
+        # mean is exact; place events uniformly within their (sped-up) second. Blocks
+        # of seconds hold about CHUNK events each, so memory stays bounded.
+        per_second = max(float(trace.counts.mean()) * scale, 1.0) if len(trace.counts) else 1.0
+        block = int(min(4096, max(1, CHUNK // per_second)))
+        for lo in range(0, len(trace.counts), block):
+            counts = trace.counts[lo : lo + block] * scale
             whole = np.floor(counts)
             n = (whole + (rng.random(len(counts)) < counts - whole)).astype(np.int64)
-            starts = np.repeat(trace.seconds[lo : lo + 4096], n).astype(np.float64)
+            starts = np.repeat(trace.seconds[lo : lo + block], n).astype(np.float64)
             offsets = rng.random(len(starts))
             times = (starts + offsets) * (NS / self.speed)
             times.sort()

@@ -805,3 +805,24 @@ def test_a_producer_that_never_waits_sends_its_whole_schedule(overflow: str) -> 
 def test_closed_loop_has_no_schedule_so_nothing_is_unsent() -> None:
     result = run_scenario(virtual(arrival="closed", duration=1.0, service_mean=0.01, maxsize=5))
     assert result.unsent == [0, 0, 0]
+
+
+# ---------------------------------------------------------------------- robustness
+
+
+def test_a_long_stall_keeps_the_depth_series_bounded() -> None:
+    sc = virtual(events=50, stall_at=0.0, stall=1000.0, rate=100.0)
+    result = run_scenario(sc)
+    assert all(len(series) < runner.MAX_DEPTH_SAMPLES for series in result.depth)
+    # The series still spans the whole run: samples x interval covers start -> drained.
+    assert len(result.depth[0]) * result.depth_interval_ns >= result.elapsed_ns - result.depth_interval_ns
+    assert sum(result.stats.processed) == 50
+
+
+@pytest.mark.timeout(20)
+def test_a_consumer_that_dies_of_a_bug_fails_the_run_instead_of_hanging() -> None:
+    def broken(self: Broker[Any], event: Any) -> None:
+        raise RuntimeError("bug in the consumer")
+
+    with mock.patch.object(Broker, "task_done", broken), pytest.raises(RuntimeError, match="bug in the consumer"):
+        run_scenario(virtual(events=20, rate=100.0))

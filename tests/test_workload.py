@@ -581,3 +581,11 @@ def test_corrupt_gzipped_trace_is_a_one_line_config_error(tmp_path: Path) -> Non
     with pytest.raises(ConfigError, match=r"^trace: cannot read .*t\.csv\.gz") as info:
         load_trace(path)
     assert "\n" not in str(info.value)
+
+
+def test_trace_second_beyond_the_replay_limit_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "huge.csv"
+    path.write_text("second,events\n0,3\n1,2000000\n")
+    workload = dataclasses.replace(BASE, arrival="trace", trace=load_trace(path))
+    with pytest.raises(ConfigError, match=r"^trace: 2,000,000 events in one trace second .* at most 1,000,000$"):
+        schedule(workload, duration_s=1.0)
