@@ -40,7 +40,17 @@ def sweep(sweep_file: str, out: Path, slowdown: float | None) -> None:
 
 def check(base: Path, current: Path, budget: str) -> tuple[bool, list[str]]:
     """Whether the gate passed, and the failing lines if not."""
-    cmd = [sys.executable, "-m", "streamsim", "check", "--baseline", str(base), str(current), "--budget", budget]
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamsim",
+        "check",
+        "--baseline",
+        str(base),
+        str(current),
+        "--budget",
+        budget,
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode not in (0, 1):
         sys.exit(f"gate_quality: {' '.join(cmd)} failed ({done.returncode}): {done.stderr.strip()}")

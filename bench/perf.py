@@ -110,7 +110,9 @@ def memory(events: int) -> None:
         "print(sum(r.stats.processed), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
     )
     started = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
     wall = time.perf_counter() - started
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(f"memory: one point of {int(out[0]):,} events (closed loop, wall clock) in {wall:.0f} s:")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import enum
+import math
 import sys
 import typing
 from pathlib import Path
@@ -94,12 +95,57 @@ def _print_summary(report: Report) -> None:
     print(summary_text(report), end="")
 
 
+def _output_dir(path: str, flag: str) -> Path:
+    """``path`` as a directory we can write into, made now: not after an hour of running."""
+    out = Path(path)
+    if out.name == "report.json":
+        out = out.parent  # a report's path means its directory
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".streamsim-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"{flag}: cannot write to {str(out)!r}: {exc.strerror or exc}") from None
+    return out
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1), got {text!r}")
+    return value
+
+
+def _percent(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value < 100:
+        raise argparse.ArgumentTypeError(f"must be a percentage in [0, 100), got {text!r}")
+    return value
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Run one scenario given by flags."""
     from .sweep import run_points
 
     scenario = _scenario_from_args(args).normalized()
-    out_dir = Path(args.out) if args.out else None
+    out_dir = _output_dir(args.out, "--out") if args.out else None
     sweep_def = {
         "name": "run",
         "repeats": args.repeats,
@@ -107,9 +153,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         "base": scenario.model_dump(mode="json"),
     }
     try:
-        report = run_points(
-            [("run", {}, scenario)], sweep_def=sweep_def, repeats=args.repeats, warmup=0, out_dir=out_dir
-        )
+        with INTERRUPTS.install():  # a graceful stop while running; plain Ctrl-C after
+            report = run_points(
+                [("run", {}, scenario)], sweep_def=sweep_def, repeats=args.repeats, warmup=0, out_dir=out_dir
+            )
     except Interrupted as exc:
         return _interrupted(exc, out_dir)
     _print_summary(report)
@@ -127,7 +174,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     sweep = load_sweep(args.file)
     completed = []
     if args.resume:
-        out_dir = Path(args.resume)
+        out_dir = _output_dir(args.resume, "--resume")
         previous = read_report(out_dir)
         if previous.sweep.get("name") != sweep.name:
             raise ConfigError(
@@ -135,16 +182,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             )
         completed = previous.points
     else:
-        out_dir = Path(args.out) if args.out else default_out_dir(sweep.name)
+        out_dir = _output_dir(args.out, "--out") if args.out else default_out_dir(sweep.name)
     try:
-        report = run_sweep(sweep, out_dir, completed=completed)
+        with INTERRUPTS.install():  # a graceful stop while running; plain Ctrl-C after
+            report = run_sweep(sweep, out_dir, completed=completed)
     except Interrupted as exc:
         return _interrupted(exc, out_dir)
     _write_outputs(report, out_dir, plots=not args.no_plots)
     _print_summary(report)
     total_s = sum(p.wall_s for p in report.points)
     print(f"\n{len(report.points)} points in {total_s:.0f} s; report: {out_dir / 'report.json'}")
-    print(f"summary: {out_dir / 'summary.md'}; plots: {out_dir / 'plots'}")
+    print(f"summary: {out_dir / 'summary.md'}" + ("" if args.no_plots else f"; plots: {out_dir / 'plots'}"))
     return 0
 
 
@@ -226,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run one scenario from flags")
     _scenario_flags(run)
-    run.add_argument("--repeats", type=int, default=1, help="measured runs (default 1)")
+    run.add_argument("--repeats", type=_positive_int, default=1, help="measured runs (default 1)")
     run.add_argument("--out", help="write report.json, summary.md and plots here")
     run.add_argument("--no-plots", action="store_true", help="skip the PNGs")
     run.set_defaults(func=cmd_run)
@@ -253,8 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--metric", action="append", metavar="GLOB", help="metrics shown (repeatable; '*')")
     compare.add_argument("--markdown", action="store_true", help="a Markdown table (for a CI comment)")
     compare.add_argument("--plot", metavar="PNG", help="also draw the changes with their intervals")
-    compare.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
-    compare.add_argument("--min-effect", type=float, default=5.0, metavar="PCT", help="smallest change, %%")
+    compare.add_argument("--alpha", type=_fraction, default=0.05, help="significance level (default 0.05)")
+    compare.add_argument(
+        "--min-effect", type=_percent, default=5.0, metavar="PCT", help="smallest change, %%"
+    )
     compare.set_defaults(func=cmd_compare)
 
     check = sub.add_parser("check", help="the CI gate: fail on significant changes beyond budget")
@@ -270,8 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        with INTERRUPTS.install():
-            return int(args.func(args))
+        return int(args.func(args))
     except (ConfigError, IncompatibleReports) as exc:
         print(f"streamsim: error: {exc}", file=sys.stderr)
         return 2

@@ -550,6 +550,8 @@ def _parse_limit(key: str, raw: Any, where: str) -> float | None:
             value = float(text.removesuffix("points").removesuffix("pt")) / 100
         else:
             raise ValueError
+        if not math.isfinite(value):
+            raise ValueError
     except ValueError:
         unit = '"+0.5pt" (percentage points)' if kind.points else '"-10%" or "+15%"'
         raise ConfigError(f'{where}{key}: budget must be {unit} or "off", got {raw!r}') from None
@@ -576,9 +578,11 @@ def load_budget(path: str | Path | None) -> Budget:
         return Budget()
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"budget {str(path)!r}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"budget {path}: not UTF-8 text (is it a TOML file?)") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"budget {path}: not valid TOML: {exc}") from None
     unknown = set(data) - {"alpha", "budget", "override"}
@@ -594,6 +598,8 @@ def load_budget(path: str | Path | None) -> Budget:
         **DEFAULT_BUDGET,
         **{k: _parse_limit(k, v, f"budget {path}: budget.") for k, v in table.items()},
     }
+    if not isinstance(data.get("override", []), list):
+        raise ConfigError(f"budget {path}: override: must be [[override]] tables, got {data['override']!r}")
     overrides = []
     for i, override in enumerate(data.get("override", [])):
         where = f"budget {path}: override[{i}]."

@@ -41,9 +41,13 @@ class Scenario(BaseModel):
     # broker
     maxsize: int | Literal["unbounded"] = Field(default=100, description="buffer capacity, events")
     overflow: Overflow = Overflow.BLOCK
-    put_timeout: float | None = Field(default=None, gt=0, le=MAX_S, description="seconds, overflow 'timeout' only")
+    put_timeout: float | None = Field(
+        default=None, gt=0, le=MAX_S, description="seconds, overflow 'timeout' only"
+    )
     discipline: Literal["strict", "aging", "wrr"] = "strict"
-    age_step: float | None = Field(default=None, gt=0, le=MAX_S, description="seconds per level, discipline 'aging'")
+    age_step: float | None = Field(
+        default=None, gt=0, le=MAX_S, description="seconds per level, discipline 'aging'"
+    )
     weights: list[int] | None = Field(default=None, description="events per round per level, 'wrr'")
     levels: int = Field(default=3, ge=1, le=64)
     # actors
@@ -51,7 +55,9 @@ class Scenario(BaseModel):
     consumers: int = Field(default=1, ge=1)
     # workload
     arrival: Literal["closed", "constant", "poisson", "bursty", "trace"] = "poisson"
-    rate: float | None = Field(default=None, ge=1e-6, le=1e9, description="offered events/s, all producers together")
+    rate: float | None = Field(
+        default=None, ge=1e-6, le=1e9, description="offered events/s, all producers together"
+    )
     load: float | None = Field(default=None, gt=0, le=1e6, description="offered rate / consumer capacity")
     on: float | None = Field(default=None, gt=0, le=MAX_S, description="bursty: seconds on")
     off: float | None = Field(default=None, ge=0, le=MAX_S, description="bursty: seconds off")
@@ -62,19 +68,25 @@ class Scenario(BaseModel):
     service: Literal["constant", "exponential", "lognormal"] = "exponential"
     service_mean: float = Field(default=0.005, ge=0, le=MAX_S, description="seconds")
     service_sigma: float = Field(default=1.0, gt=0, le=10, description="lognormal shape")
-    ttl: float | None = Field(default=None, gt=0, le=MAX_S, description="seconds an event may wait before it expires")
+    ttl: float | None = Field(
+        default=None, gt=0, le=MAX_S, description="seconds an event may wait before it expires"
+    )
     # failures
     failure_rate: float = Field(default=0.0, ge=0, le=1, description="chance a handler call raises")
     fail_first: int = Field(default=0, ge=0, description="the first N handler calls per priority raise")
     max_retries: int = Field(default=0, ge=0)
-    stall_at: float | None = Field(default=None, ge=0, le=MAX_S, description="seconds from start: consumer 0 stalls")
+    stall_at: float | None = Field(
+        default=None, ge=0, le=MAX_S, description="seconds from start: consumer 0 stalls"
+    )
     stall: float | None = Field(default=None, gt=0, le=MAX_S, description="seconds consumer 0 stalls, once")
     # run length and shutdown
     duration: float | None = Field(default=None, gt=0, le=MAX_S, description="seconds of offered load")
     events: int | None = Field(default=None, ge=1, description="events offered in total")
     drain_timeout: float | None = Field(default=None, gt=0, le=MAX_S, description="seconds allowed to drain")
     seed: int = Field(default=1, ge=0)
-    sample_interval: float | None = Field(default=None, ge=1e-6, le=MAX_S, description="queue-depth sampling, seconds")
+    sample_interval: float | None = Field(
+        default=None, ge=1e-6, le=MAX_S, description="queue-depth sampling, seconds"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Scenario:
@@ -282,13 +294,19 @@ def load_sweep(path: str | Path) -> Sweep:
     any bad value is reported now, not halfway through the run."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"sweep file {str(path)!r}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"sweep file {path}: not UTF-8 text (is it a TOML file?)") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"sweep file {path}: not valid TOML: {exc}") from None
     if isinstance(data.get("grid"), dict):
         data["grid"] = [data["grid"]]
+    if not isinstance(data.get("grid", []), list) or not all(
+        isinstance(g, dict) for g in data.get("grid", [])
+    ):
+        raise ConfigError(f"{path}: grid: must be [[grid]] tables of lists, got {data['grid']!r}")
     for g, grid in enumerate(data.get("grid", [])):
         for key, values in grid.items() if isinstance(grid, dict) else ():
             if not isinstance(values, list) or not values:

@@ -301,8 +301,8 @@ class Workload:
         peak = float(trace.counts.max(initial=0)) * scale
         if peak > MAX_EVENTS_PER_SECOND:
             raise ConfigError(
-                f"trace: {peak:,.0f} events in one trace second (rate_scale {self.rate_scale:g}, per producer); "
-                f"at most {MAX_EVENTS_PER_SECOND:,}"
+                f"trace: {peak:,.0f} events in one trace second (rate_scale {self.rate_scale:g}, "
+                f"per producer); at most {MAX_EVENTS_PER_SECOND:,}"
             )
         # Thin or multiply each second's count by `scale`, randomly rounded so the
         # mean is exact; place events uniformly within their (sped-up) second. Blocks

@@ -34,6 +34,17 @@ def streamsim(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
         (["--clock", "virtual", "--loop", "uvloop"], "loop"),
         (["--maxsize", "ten"], "maxsize"),
         (["--events", "0"], "events"),
+        (["--ttl", "inf"], "ttl"),
+        (["--duration", "inf"], "duration"),
+        (["--stall", "1", "--stall-at", "inf"], "stall_at"),
+        (["--priority-weights", "nan,1,1"], "priority_weights"),
+        (["--rate", "1e-10"], "rate"),
+        (["--service-mean", "1e10"], "service_mean"),
+        (["--service-mean", "1e-10"], "service_mean"),
+        (["--seed", "-1"], "seed"),
+        (["--sample-interval", "1e-9"], "sample_interval"),
+        (["--repeats", "0"], "--repeats"),
+        (["--out", "/proc/streamsim-cannot-write-here"], "--out"),
     ],
 )
 def test_bad_run_flag_is_one_line_naming_the_field(args: list[str], field: str) -> None:
@@ -61,13 +72,16 @@ SWEEP_ERRORS = [
     ('name = "x"\n[base\nduration = 0.1\n', "TOML"),
     ('name = "x"\n[base]\nduration = 0.1\nload = 0.5\n[[grid]]\nmaxsize = []\n', "maxsize"),
     ('nmae = "x"\n', "nmae"),
+    ('name = "x"\ngrid = 3\n', "grid"),
+    ('name = "x"\n[base]\nduration = 0.1\nload = 0.5\n[[grid]]\nttl = [0.5, 1e400]\n', "ttl"),
+    ("\udcff\udcfe not text", "UTF-8"),
 ]
 
 
 @pytest.mark.parametrize(("text", "field"), SWEEP_ERRORS)
 def test_bad_sweep_file_is_one_line_naming_the_field(tmp_path: Path, text: str, field: str) -> None:
     path = tmp_path / "bad.toml"
-    path.write_text(text)
+    path.write_bytes(text.encode("utf-8", "surrogateescape"))  # lone surrogates: raw non-UTF-8 bytes
     result = streamsim("sweep", str(path), "--out", str(tmp_path / "out"))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()

@@ -824,5 +824,8 @@ def test_a_consumer_that_dies_of_a_bug_fails_the_run_instead_of_hanging() -> Non
     def broken(self: Broker[Any], event: Any) -> None:
         raise RuntimeError("bug in the consumer")
 
-    with mock.patch.object(Broker, "task_done", broken), pytest.raises(RuntimeError, match="bug in the consumer"):
+    with (
+        mock.patch.object(Broker, "task_done", broken),
+        pytest.raises(RuntimeError, match="bug in the consumer"),
+    ):
         run_scenario(virtual(events=20, rate=100.0))

@@ -587,5 +587,7 @@ def test_trace_second_beyond_the_replay_limit_is_a_config_error(tmp_path: Path) 
     path = tmp_path / "huge.csv"
     path.write_text("second,events\n0,3\n1,2000000\n")
     workload = dataclasses.replace(BASE, arrival="trace", trace=load_trace(path))
-    with pytest.raises(ConfigError, match=r"^trace: 2,000,000 events in one trace second .* at most 1,000,000$"):
+    with pytest.raises(
+        ConfigError, match=r"^trace: 2,000,000 events in one trace second .* at most 1,000,000$"
+    ):
         schedule(workload, duration_s=1.0)
