@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
+import operator
 import time
 from collections import OrderedDict, deque
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from .errors import BrokerClosed, BrokerFull, ConfigError
-from .policies import Overflow
+from .policies import Overflow, WeightedRoundRobin
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -24,6 +26,11 @@ if TYPE_CHECKING:
     from .policies import Discipline
 
 __all__ = ("Broker", "BrokerStatistics", "Prioritized")
+
+
+def _is_int(value: object) -> bool:
+    """An int, and not a bool."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class Prioritized(Protocol):
@@ -56,10 +63,10 @@ class BrokerStatistics:
     delivered: tuple[int, ...]  # handed to a consumer by get()
     processed: tuple[int, ...]  # task_done() after successful handling
     dropped_full: tuple[int, ...]  # new event dropped at once (drop-new, shed-lowest)
-    dropped_timeout: tuple[int, ...]  # new event dropped after put_timeout (timeout)
+    dropped_timeout: tuple[int, ...]  # new event dropped after put_timeout (timeout), even if then cancelled
     rejected_full: tuple[int, ...]  # BrokerFull raised (reject, put_nowait)
-    rejected_closed: tuple[int, ...]  # BrokerClosed raised by put()
-    rejected_cancelled: tuple[int, ...]  # put() cancelled before admission
+    rejected_closed: tuple[int, ...]  # put() failed by close() (BrokerClosed), even if then cancelled
+    rejected_cancelled: tuple[int, ...]  # put() cancelled while waiting, before any other outcome
     evicted: tuple[int, ...]  # admitted, then pushed out (drop-oldest, shed-lowest)
     expired: tuple[int, ...]  # deadline passed before a consumer took it
     dead_lettered: tuple[int, ...]  # handling failed after all retries
@@ -135,11 +142,13 @@ class Broker(Generic[E]):
     exactly one counter of ``statistics()``.
 
     Args:
-        maxsize: events the buffer holds (>= 1), or ``None`` for unbounded (explicitly).
-        levels: number of priority levels; 0 is most urgent.
+        maxsize: events the buffer holds (an int >= 1), or ``None`` for unbounded (explicitly).
+        levels: number of priority levels (an int >= 1); 0 is most urgent.
         overflow: what a full buffer does with a new event (see ``Overflow``).
-        put_timeout: seconds ``put`` waits under the ``timeout`` policy.
-        discipline: dequeue discipline; ``None`` is strict priority.
+        put_timeout: seconds ``put`` waits under the ``timeout`` policy (finite, > 0;
+            required for ``timeout``, checked if given for the others).
+        discipline: dequeue discipline; ``None`` is strict priority. A
+            ``WeightedRoundRobin`` needs one weight per level.
         clock: monotonic nanosecond clock used for admission stamps, deadlines and
             blocked time (the virtual loop's clock in simulations).
         on_take: called with ``(priority, queue_wait_ns)`` for every delivered event,
@@ -157,18 +166,32 @@ class Broker(Generic[E]):
         clock: Callable[[], int] = time.perf_counter_ns,
         on_take: Callable[[int, int], None] | None = None,
     ) -> None:
-        if maxsize is not None and maxsize < 1:
-            raise ConfigError(f"maxsize must be >= 1 (or None for unbounded), got {maxsize}")
-        if levels < 1:
-            raise ConfigError(f"levels must be >= 1, got {levels}")
+        # bool is an int subclass but never a meaningful size; a float (1.5, inf, nan)
+        # would make the ``==`` full test never true: silently unbounded.
+        if maxsize is not None and not (_is_int(maxsize) and maxsize >= 1):
+            raise ConfigError(f"maxsize must be an int >= 1, got {maxsize!r} (None for unbounded)")
+        if not (_is_int(levels) and levels >= 1):
+            raise ConfigError(f"levels must be an int >= 1, got {levels!r}")
         try:
             self.overflow = Overflow(overflow)
         except ValueError:
             choices = ", ".join(p.value for p in Overflow)
             raise ConfigError(f"overflow must be one of {choices}, got {overflow!r}") from None
-        if self.overflow is Overflow.TIMEOUT:
-            if put_timeout is None or put_timeout <= 0:
-                raise ConfigError(f"put_timeout must be > 0 for overflow 'timeout', got {put_timeout}")
+        if put_timeout is not None and not (
+            isinstance(put_timeout, int | float)
+            and not isinstance(put_timeout, bool)
+            and math.isfinite(put_timeout)
+            and put_timeout > 0
+        ):  # nan would never time out, inf never fires
+            raise ConfigError(f"put_timeout must be a finite number > 0, got {put_timeout!r}")
+        if self.overflow is Overflow.TIMEOUT and put_timeout is None:
+            raise ConfigError("put_timeout must be a finite number > 0 for overflow 'timeout', got None")
+        if isinstance(discipline, WeightedRoundRobin) and len(discipline.weights) != levels:
+            # Levels without a weight are never served (get() would spin forever), extra
+            # weights index levels that do not exist.
+            raise ConfigError(
+                f"weights must have one entry per level ({levels}), got {list(discipline.weights)}"
+            )
         self.maxsize = maxsize
         self.levels = levels
         self.put_timeout = put_timeout
@@ -183,6 +206,10 @@ class Broker(Generic[E]):
         self._unfinished = 0
         self._closed = False
         self._counts = _Counters(levels)
+        # Delivered events finished (task_done, dead_letter, abandon) per priority: a
+        # consumer holds delivered[p] - _done[p] events of priority p. Kept here, not
+        # in get(), so the delivery path does no extra work.
+        self._done = [0] * levels
         self._getters: deque[asyncio.Future[None]] = deque()
         # Blocked producers per level: future -> event. OrderedDict gives FIFO order and
         # O(1) removal of a cancelled or timed-out waiter (no leak, no O(n) scan).
@@ -217,8 +244,17 @@ class Broker(Generic[E]):
         """Admit ``event``, waiting for space under the ``block`` and ``timeout`` policies.
 
         Returns True if admitted, False if the policy dropped it (``drop-new``,
-        ``shed-lowest``, or ``timeout`` after ``put_timeout``). If the call is cancelled
-        the event was not admitted and is counted as rejected.
+        ``shed-lowest``, or ``timeout`` after ``put_timeout``).
+
+        A cancelled call never admits its event, and counts it once, under the outcome
+        that was decided first:
+
+        - cancelled while waiting (also after a place was handed to it, which then
+          goes to the next waiter): ``rejected_cancelled``;
+        - cancelled after its own ``put_timeout`` fired but before it could return
+          False: ``dropped_timeout``, as if it had returned;
+        - cancelled after ``close()`` failed it but before it could raise:
+          ``rejected_closed``, as if it had raised ``BrokerClosed``.
 
         Raises:
             BrokerFull: the buffer is full and the policy is ``reject``.
@@ -236,7 +272,10 @@ class Broker(Generic[E]):
         priority = event.priority
         if not 0 <= priority < self.levels:
             raise ConfigError(f"priority must be in [0, {self.levels}), got {priority}")
-        self._counts.offered[priority] += 1
+        try:  # free unless it raises; a float fails the list index before counting
+            self._counts.offered[priority] += 1
+        except TypeError:
+            raise ConfigError(f"priority must be an int, got {priority!r}") from None
         if self._closed:
             self._counts.rejected_closed[priority] += 1
             raise BrokerClosed("broker is closed")
@@ -431,23 +470,83 @@ class Broker(Generic[E]):
     # ------------------------------------------------------------------ completion
 
     def task_done(self, event: E) -> None:
-        """Mark a delivered event as successfully handled."""
-        self._finish_one()  # raises before counting if nothing is unfinished
-        self._counts.processed[event.priority] += 1
+        """Mark a delivered event as successfully handled.
+
+        Raises:
+            ValueError: no delivered event of this priority is unfinished (nothing changes).
+            ConfigError: the priority is out of range or not an int (nothing changes).
+        """
+        # _finish_delivered() inlined: this is every event's path.
+        priority = event.priority
+        done = self._done
+        try:  # free unless it raises: a float fails the index, priority >= levels too
+            if priority < 0 or done[priority] >= self._counts.delivered[priority]:
+                raise self._finish_error(priority, "task_done")
+        except (TypeError, IndexError):
+            raise self._finish_error(priority, "task_done") from None
+        done[priority] += 1
+        self._counts.processed[priority] += 1
+        self._unfinished -= 1
+        if self._unfinished == 0 and self._finished is not None:
+            self._finished.set()
 
     def dead_letter(self, event: E) -> None:
-        """Mark a delivered event as failed for good (after its retries)."""
-        self._finish_one()  # raises before counting if nothing is unfinished
-        self._counts.dead_lettered[event.priority] += 1
+        """Mark a delivered event as failed for good (after its retries).
+
+        Raises as ``task_done`` does.
+        """
+        priority = event.priority
+        self._finish_delivered(priority, self._counts.dead_lettered, "dead_letter")
 
     def abandon(self, event: E) -> None:
-        """Mark a delivered event as left unfinished by a shutdown deadline."""
-        self._finish_one()  # raises before counting if nothing is unfinished
-        self._counts.abandoned[event.priority] += 1
+        """Mark a delivered event as left unfinished by a shutdown deadline.
+
+        Raises as ``task_done`` does.
+        """
+        priority = event.priority
+        self._finish_delivered(priority, self._counts.abandoned, "abandon")
+
+    def _finish_delivered(self, priority: int, outcome: list[int], what: str) -> None:
+        """Finish one event of ``priority`` held by a consumer, counting it in ``outcome``.
+        Everything is checked before anything changes (as in ``task_done``)."""
+        done = self._done
+        try:
+            if priority < 0 or done[priority] >= self._counts.delivered[priority]:
+                raise self._finish_error(priority, what)
+        except (TypeError, IndexError):
+            raise self._finish_error(priority, what) from None
+        done[priority] += 1
+        outcome[priority] += 1
+        self._unfinished -= 1
+        if self._unfinished == 0 and self._finished is not None:
+            self._finished.set()
+
+    def _finish_error(self, priority: int, what: str) -> Exception:
+        """The error for finishing an event of ``priority`` that no consumer holds."""
+        if not 0 <= priority < self.levels:  # the same checks, in the same order, as put()
+            return ConfigError(f"priority must be in [0, {self.levels}), got {priority}")
+        try:
+            operator.index(priority)
+        except TypeError:
+            return ConfigError(f"priority must be an int, got {priority!r}")
+        return ValueError(
+            f"{what}() called more times than events of priority {priority} were delivered"
+            f" ({self._counts.delivered[priority]} delivered, {self._done[priority]} already finished)"
+        )
 
     def abandon_buffered(self) -> int:
         """Count every buffered event as abandoned and empty the buffer (a drain
-        deadline ran out). Returns how many were abandoned."""
+        deadline ran out). Returns how many were abandoned.
+
+        A shutdown operation: call ``close()`` first. On an open broker the freed
+        places would have to go to blocked producers, which is not what a drain
+        deadline wants, so it refuses instead.
+
+        Raises:
+            RuntimeError: the broker is still open.
+        """
+        if not self._closed:
+            raise RuntimeError("abandon_buffered() needs a closed broker: call close() first")
         abandoned = 0
         for level, entries in enumerate(self._buffer):
             self._counts.abandoned[level] += len(entries)
@@ -460,8 +559,6 @@ class Broker(Generic[E]):
         return abandoned
 
     def _finish_one(self) -> None:
-        if self._unfinished <= 0:
-            raise ValueError("task_done() called more times than events were delivered")
         self._unfinished -= 1
         if self._unfinished == 0 and self._finished is not None:
             self._finished.set()

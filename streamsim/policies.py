@@ -31,6 +31,11 @@ class Overflow(enum.StrEnum):
         return self in (Overflow.BLOCK, Overflow.TIMEOUT)
 
 
+def _is_int(value: object) -> bool:
+    """An int, and not a bool."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 # A buffered entry: (admitted_ns, admission sequence number, event). The sequence
 # number breaks ties between events admitted at the same virtual instant.
 Entry = tuple[int, int, Any]
@@ -51,8 +56,9 @@ class Aging:
     Ties go to the event admitted first."""
 
     def __init__(self, age_step_ns: int) -> None:
-        if age_step_ns < 1:
-            raise ConfigError(f"age_step must be > 0, got {age_step_ns} ns")
+        # An int: a nan step would make every key compare false (silently strict).
+        if not (_is_int(age_step_ns) and age_step_ns >= 1):
+            raise ConfigError(f"age_step must be > 0, got {age_step_ns!r} ns (an int)")
         self.age_step_ns = age_step_ns
 
     def choose(self, buffer: Sequence[deque[Entry]], now_ns: int) -> int:
@@ -69,10 +75,13 @@ class Aging:
 
 class WeightedRoundRobin:
     """Deficit round robin with a cost of one per event: level ``i`` is served up
-    to ``weights[i]`` events per round, empty levels lose their credit."""
+    to ``weights[i]`` events per round, empty levels lose their credit. Needs one
+    weight per level: the broker refuses a length that does not match its levels."""
 
     def __init__(self, weights: Sequence[int]) -> None:
-        if not weights or any(w < 1 for w in weights):
+        # Integers only: a nan weight never earns the credit to be served (choose()
+        # would spin forever).
+        if not weights or not all(_is_int(w) and w >= 1 for w in weights):
             raise ConfigError(f"weights must be integers >= 1, got {list(weights)}")
         self.weights = tuple(weights)
         self._credit = [0] * len(weights)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import re
 import sys
 import tracemalloc
@@ -213,16 +214,30 @@ async def test_unbounded_broker_never_blocks() -> None:
 # ---------------------------------------------------------------------- configuration errors
 
 
-@pytest.mark.parametrize("maxsize", [0, -1])
-def test_maxsize_below_one_raises_config_error(maxsize: int) -> None:
-    message = f"maxsize must be >= 1 (or None for unbounded), got {maxsize}"
+@pytest.mark.parametrize(
+    ("maxsize", "shown"),
+    [
+        (0, "0"),
+        (-1, "-1"),
+        (1.5, "1.5"),
+        (math.inf, "inf"),
+        (math.nan, "nan"),
+        ("10", "'10'"),
+        (True, "True"),
+    ],
+)
+def test_maxsize_not_an_int_of_at_least_one_raises_config_error(maxsize: Any, shown: str) -> None:
+    message = f"maxsize must be an int >= 1, got {shown} (None for unbounded)"
     with pytest.raises(ConfigError, match=re.escape(message)):
         Broker[Job](maxsize)
 
 
-def test_levels_below_one_raises_config_error() -> None:
-    with pytest.raises(ConfigError, match="levels must be >= 1, got 0"):
-        Broker[Job](1, levels=0)
+@pytest.mark.parametrize(
+    ("levels", "shown"), [(0, "0"), (-2, "-2"), (1.5, "1.5"), ("3", "'3'"), (True, "True")]
+)
+def test_levels_not_an_int_of_at_least_one_raises_config_error(levels: Any, shown: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(f"levels must be an int >= 1, got {shown}")):
+        Broker[Job](1, levels=levels)
 
 
 def test_unknown_overflow_raises_config_error() -> None:
@@ -230,11 +245,23 @@ def test_unknown_overflow_raises_config_error() -> None:
         Broker[Job](1, overflow="spill")
 
 
-@pytest.mark.parametrize("put_timeout", [None, 0.0, -1.0])
-def test_timeout_policy_needs_a_positive_put_timeout(put_timeout: float | None) -> None:
-    message = f"put_timeout must be > 0 for overflow 'timeout', got {put_timeout}"
+def test_timeout_policy_needs_a_put_timeout() -> None:
+    message = "put_timeout must be a finite number > 0 for overflow 'timeout', got None"
     with pytest.raises(ConfigError, match=re.escape(message)):
-        Broker[Job](1, overflow="timeout", put_timeout=put_timeout)
+        Broker[Job](1, overflow="timeout")
+
+
+@pytest.mark.parametrize("overflow", ["timeout", "block"])
+@pytest.mark.parametrize(
+    ("put_timeout", "shown"),
+    [(0.0, "0.0"), (-1.0, "-1.0"), (math.nan, "nan"), (math.inf, "inf"), (True, "True"), ("1", "'1'")],
+)
+def test_put_timeout_not_a_finite_positive_number_raises_config_error(
+    overflow: str, put_timeout: Any, shown: str
+) -> None:
+    message = f"put_timeout must be a finite number > 0, got {shown}"
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Broker[Job](1, overflow=overflow, put_timeout=put_timeout)
 
 
 @pytest.mark.asyncio
@@ -248,6 +275,19 @@ async def test_priority_out_of_range_raises_config_error(priority: int) -> None:
         await broker.put(Job("bad", priority))
     stats = assert_settled(broker)
     assert stats.offered == (0, 0, 0)  # not an offer: nothing to account for
+
+
+@pytest.mark.asyncio
+async def test_float_priority_raises_config_error_and_counts_nothing() -> None:
+    broker = Broker[Any](1)
+    event = Job("bad", 0)
+    object.__setattr__(event, "priority", 1.0)  # in range, but not an int
+    message = re.escape("priority must be an int, got 1.0")
+    with pytest.raises(ConfigError, match=message):
+        broker.put_nowait(event)
+    with pytest.raises(ConfigError, match=message):
+        await broker.put(event)
+    assert assert_settled(broker).offered == (0, 0, 0)
 
 
 # ---------------------------------------------------------------------- overflow: block
@@ -594,6 +634,23 @@ async def test_close_after_a_place_was_reserved_fails_that_producer() -> None:
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("how", CANCEL_WAYS)
+async def test_put_cancelled_after_close_failed_it_counts_one_closed_rejection(how: str) -> None:
+    broker = Broker[Job](1, overflow="block")
+    broker.put_nowait(Job("a", 0))
+    canceller = Canceller[bool](how)
+    producer = canceller.spawn(lambda: broker.put(Job("b", 1)))
+    await run_ready()
+    canceller.arm()  # the cancellation arrives after close() below failed the put
+    broker.close()
+    await canceller.cancel(producer)
+    assert take_all(broker) == ["a"]
+    stats = assert_settled(broker)
+    assert stats.rejected_closed == (0, 1, 0)
+    assert stats.rejected_cancelled == (0, 0, 0)
+
+
+@pytest.mark.asyncio
 async def test_async_with_closes_the_broker() -> None:
     async with Broker[Job](1) as broker:
         broker.put_nowait(Job("a", 1))
@@ -639,6 +696,7 @@ async def test_abandon_buffered_counts_what_is_left_and_join_waits_for_held_even
     held = broker.get_nowait()
     joiner = asyncio.create_task(broker.join())
     await run_ready()
+    broker.close()
     assert broker.abandon_buffered() == 3
     assert broker.qsize() == 0
     await run_ready()
@@ -658,9 +716,31 @@ async def test_abandon_buffered_releases_join_when_nothing_is_held() -> None:
     joiner = asyncio.create_task(broker.join())
     await run_ready()
     assert not joiner.done()
+    broker.close()
     assert broker.abandon_buffered() == 2
     await joiner
     assert assert_settled(broker).abandoned == (2, 0, 0)
+
+
+@pytest.mark.asyncio
+async def test_abandon_buffered_on_an_open_broker_raises_and_changes_nothing() -> None:
+    broker = Broker[Job](1, overflow="block")
+    broker.put_nowait(Job("a", 0))
+    producer = asyncio.create_task(broker.put(Job("b", 1)))
+    await run_ready()
+    with pytest.raises(RuntimeError, match=re.escape("call close() first")):
+        broker.abandon_buffered()
+    stats = broker.statistics()
+    assert stats.size_by_priority == (1, 0, 0)
+    assert stats.waiting_putters == 1
+    assert stats.abandoned == (0, 0, 0)
+    broker.close()  # the blocked producer is released, counted rejected
+    with pytest.raises(BrokerClosed):
+        await producer
+    assert broker.abandon_buffered() == 1
+    stats = assert_settled(broker)
+    assert stats.abandoned == (1, 0, 0)
+    assert stats.rejected_closed == (0, 1, 0)
 
 
 @pytest.mark.asyncio
@@ -670,11 +750,85 @@ async def test_finishing_more_events_than_were_delivered_raises_and_counts_nothi
     job = broker.get_nowait()
     broker.task_done(job)
     for finish in (broker.task_done, broker.dead_letter, broker.abandon):
-        with pytest.raises(ValueError, match="more times than events were delivered"):
+        message = f"{finish.__name__}() called more times than events of priority 1 were delivered"
+        with pytest.raises(ValueError, match=re.escape(f"{message} (1 delivered, 1 already finished)")):
             finish(job)
     stats = assert_settled(broker)
     assert stats.processed == (0, 1, 0)
     assert stats.dead_lettered == stats.abandoned == (0, 0, 0)
+
+
+@pytest.mark.asyncio
+async def test_finishing_an_event_still_buffered_raises_and_join_keeps_waiting() -> None:
+    broker = Broker[Job](2)
+    broker.put_nowait(Job("a", 0))
+    broker.put_nowait(Job("b", 0))
+    job = broker.get_nowait()
+    broker.task_done(job)
+    message = (
+        "task_done() called more times than events of priority 0 were delivered"
+        " (1 delivered, 1 already finished)"
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        broker.task_done(job)
+    joiner = asyncio.create_task(broker.join())
+    await run_ready()
+    assert not joiner.done()  # "b" is still buffered
+    stats = broker.statistics()
+    assert stats.processed == stats.delivered == (1, 0, 0)
+    assert stats.unfinished == 1
+    assert stats.unaccounted() == (1, 0, 0)
+    assert take(broker) == "b"
+    await joiner
+    assert assert_settled(broker).processed == (2, 0, 0)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("finish", ["task_done", "dead_letter", "abandon"])
+async def test_finishing_with_a_priority_no_consumer_holds_raises_and_changes_nothing(finish: str) -> None:
+    broker = Broker[Job](1)
+    broker.put_nowait(Job("a", 0))
+    job = broker.get_nowait()
+    message = (
+        f"{finish}() called more times than events of priority 2 were delivered"
+        " (0 delivered, 0 already finished)"
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        getattr(broker, finish)(Job("a", 2))
+    stats = broker.statistics()
+    assert stats.unfinished == 1
+    assert stats.unaccounted() == (1, 0, 0)
+    broker.task_done(job)
+    stats = assert_settled(broker)
+    assert stats.processed == (1, 0, 0)
+    assert stats.dead_lettered == stats.abandoned == (0, 0, 0)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("priority", "message"),
+    [
+        (-1, "priority must be in [0, 3), got -1"),
+        (LEVELS, "priority must be in [0, 3), got 3"),
+        (0.0, "priority must be an int, got 0.0"),
+    ],
+)
+async def test_finishing_with_an_invalid_priority_raises_config_error_and_changes_nothing(
+    priority: Any, message: str
+) -> None:
+    broker = Broker[Job](1)
+    broker.put_nowait(Job("a", 0))
+    job = broker.get_nowait()
+    bad = Job("bad", 0)
+    object.__setattr__(bad, "priority", priority)
+    for finish in (broker.task_done, broker.dead_letter, broker.abandon):
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            finish(bad)
+    stats = broker.statistics()
+    assert stats.unfinished == 1
+    assert stats.processed == stats.dead_lettered == stats.abandoned == (0, 0, 0)
+    broker.task_done(job)
+    assert assert_settled(broker).processed == (1, 0, 0)
 
 
 # ---------------------------------------------------------------------- deadlines
@@ -983,6 +1137,27 @@ async def test_wrr_with_equal_weights_is_round_robin() -> None:
     assert_settled(broker)
 
 
+@pytest.mark.parametrize("weights", [[1, 1], [1, 1, 1, 1]])
+def test_wrr_weights_not_one_per_level_raise_config_error(weights: list[int]) -> None:
+    message = f"weights must have one entry per level (3), got {weights}"
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Broker[Job](5, levels=3, discipline=WeightedRoundRobin(weights))
+
+
+@pytest.mark.parametrize(
+    ("weights", "shown"), [([1, 1.5], "[1, 1.5]"), ([1, math.nan], "[1, nan]"), ([True], "[True]")]
+)
+def test_wrr_weights_not_integers_raise_config_error(weights: list[Any], shown: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(f"weights must be integers >= 1, got {shown}")):
+        WeightedRoundRobin(weights)
+
+
+@pytest.mark.parametrize(("age_step_ns", "shown"), [(math.nan, "nan"), (1.5, "1.5"), (True, "True")])
+def test_aging_step_not_an_int_raises_config_error(age_step_ns: Any, shown: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(f"age_step must be > 0, got {shown} ns (an int)")):
+        Aging(age_step_ns)
+
+
 def test_make_discipline_names_and_errors() -> None:
     assert make_discipline("strict", levels=LEVELS) is None
     with pytest.raises(ConfigError, match="discipline 'aging' needs age_step"):
@@ -991,7 +1166,7 @@ def test_make_discipline_names_and_errors() -> None:
         make_discipline("wrr", levels=LEVELS, weights=[1, 2])
     with pytest.raises(ConfigError, match="discipline must be one of strict, aging, wrr, got 'lifo'"):
         make_discipline("lifo", levels=LEVELS)
-    with pytest.raises(ConfigError, match="age_step must be > 0, got 0 ns"):
+    with pytest.raises(ConfigError, match=re.escape("age_step must be > 0, got 0 ns (an int)")):
         Aging(0)
     with pytest.raises(ConfigError, match=re.escape("weights must be integers >= 1, got [2, 0]")):
         WeightedRoundRobin([2, 0])
