@@ -136,9 +136,11 @@ def test_quick_sweep_writes_valid_report_summary_and_plots(tmp_path: Path) -> No
     assert "processed/s" in result.stdout  # the summary table is printed
 
     raw = (out / "report.json").read_text()
-    assert "NaN" not in raw
-    assert "Infinity" not in raw
-    report = Report.model_validate(json.loads(raw))
+
+    def refuse(constant: str) -> None:  # strict JSON: no NaN or Infinity anywhere
+        raise AssertionError(f"report.json holds {constant}")
+
+    report = Report.model_validate(json.loads(raw, parse_constant=refuse))
     assert read_report(out) == report
     assert report.schema_version == 1
     assert report.environment.packages["numpy"] != "missing"

@@ -743,19 +743,22 @@ def test_signal_writes_partial_report_and_resume_finishes_it(
 
 def test_second_sigint_abandons_at_once_and_still_accounts(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    # The second point offers 4x what the consumer takes: a long drain to cut short.
-    with start_sweep(tmp_path, "[[0.5, 1], [4.0, 2]]", "--out", str(out)) as proc:
+    # The second point offers 20x what the consumer takes and fills its 1,000 places in
+    # 0.25 s: from then on a drain takes 5 s, so the two signals need not be timed finely
+    # (on a loaded machine the point may start late; the first signal must not come
+    # before it has begun).
+    with start_sweep(tmp_path, "[[0.5, 1], [20.0, 2]]", "--out", str(out)) as proc:
         wait_for_points(proc, out / "report.json", 1)
-        time.sleep(0.15)
+        time.sleep(0.4)
         proc.send_signal(signal.SIGINT)
-        time.sleep(0.03)  # the drain of ~90 events at 5 ms each has just begun
+        time.sleep(0.05)  # the drain has begun, with hundreds of events buffered
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130, stderr
     report = read_report(out)
     assert [(p.id, p.status) for p in report.points] == [
         ("load=0.5 seed=1", "ok"),
-        ("load=4.0 seed=2", "interrupted"),
+        ("load=20.0 seed=2", "interrupted"),
     ]
     assert_points_accounted(report.points)
     assert sum(p.abandoned for p in report.points[1].priorities) > 0
