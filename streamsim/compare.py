@@ -670,7 +670,9 @@ def check_reports(base: Report, current: Report, budget: Budget) -> CheckResult:
 
 # ---------------------------------------------------------------------- rendering
 
-COLUMNS = ("point", "metric", "base", "current", "change", "95% interval", "verdict")
+# base and current show medians; change and interval are of the geometric means (see above),
+# which an outlier repeat can move the other way: the verdict follows the interval.
+COLUMNS = ("point", "metric", "base median", "current median", "change", "95% interval", "verdict")
 
 
 def _value(value: float | None, metric: str) -> str:

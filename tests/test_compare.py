@@ -256,7 +256,7 @@ def test_geometric_mean_across_points() -> None:
 
     markdown = render_comparison(comparison, markdown=True)
     assert markdown.startswith("### streamsim compare: base -> current")
-    assert "| point | metric | base | current | change | 95% interval | verdict |" in markdown
+    assert "| point | metric | base median | current median | change | 95% interval | verdict |" in markdown
     assert "**Geometric mean across points:**" in markdown
     assert "- throughput_hz: 1.50x faster (2 points)" in markdown
 
@@ -622,7 +622,10 @@ def test_bench_budget_file_parses() -> None:
     assert dict(budget.defaults) == pytest.approx(
         {"throughput": -0.10, "end_to_end_p99_ms": 0.15, "drop_rate": 0.005, "drain_ms": 0.20}
     )
-    assert budget.overrides == (("*arrival=closed*", (("drain_ms", None), ("end_to_end_p99_ms", None))),)
+    assert budget.overrides == (
+        ("*arrival=closed*", (("drain_ms", None), ("end_to_end_p99_ms", None))),
+        ("*load=1.5*", (("drop_rate", pytest.approx(0.08)),)),
+    )
 
 
 def test_budget_values_and_overrides_by_point_glob(tmp_path: Path) -> None:
