@@ -86,8 +86,7 @@ def _gate_run(session: nox.Session, out: str) -> str:
 
 @nox.session(default=False)
 def check(session: nox.Session) -> None:
-    """The CI gate: the quick sweep against results/baseline within bench/budget.toml (exit 1 names
-    each failing metric)."""
+    """The CI gate: the quick sweep checked against results/baseline and bench/budget.toml."""
     session.install(".")
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     if "streamsim check: FAIL" in _gate_run(session, f"results/check-{stamp}"):
@@ -108,8 +107,7 @@ def baseline(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def microbench(session: nox.Session) -> None:
-    """pytest-benchmark microbenchmarks of the broker's hot operations (posargs go to pytest,
-    e.g. --benchmark-autosave, --benchmark-compare --benchmark-compare-fail=mean:10%)."""
+    """pytest-benchmark microbenchmarks of the broker's hot operations (posargs go to pytest)."""
     session.install(".", *nox.project.dependency_groups(PYPROJECT, "bench"))
     session.run(
         "pytest", "bench/test_microbench.py", "--benchmark-only",
@@ -123,6 +121,6 @@ def microbench(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def gate_quality(session: nox.Session) -> None:
-    """How often the gate false-alarms (A/A) and detects a 20% broker slowdown (A/B), 20 trials."""
+    """How often the gate false-alarms (A/A) and catches a 20% slower pipeline (A/B), 20 trials."""
     session.install(".")
     session.run("python", "bench/gate_quality.py", *session.posargs)
