@@ -6,7 +6,8 @@ hyperthread or VM neighbour, frequency changes), and by as much as 20% within
 seconds on a shared runner. A raw ``asyncio.Queue`` producer/consumer loop on the
 same kind of event loop feels the same drift, so throughput divided by the
 reference's throughput cancels most of it; that ratio is what the regression gate
-compares on closed-loop points.
+compares on closed-loop points. A point divides by the median of its repeats'
+references: one 50 ms window jitters more than a whole repeat does.
 
 Both sides are counted per CPU-second of this thread (``time.thread_time_ns``), not
 per wall second: time stolen by other processes then counts on neither side, and

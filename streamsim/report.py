@@ -137,9 +137,12 @@ class Report(_Strict):
 # ---------------------------------------------------------------------- building
 
 
-def scalar_metrics(result: RunResult, reference: Reference | None = None) -> dict[str, float | None]:
+def scalar_metrics(
+    result: RunResult, reference: Reference | None = None, reference_hz: float | None = None
+) -> dict[str, float | None]:
     """The per-repeat figures a comparison or a gate looks at; units in the names.
-    With a ``reference`` (wall clock), also ``reference_hz`` and ``throughput_rel``."""
+    With a ``reference`` (wall clock), also ``reference_hz`` and ``throughput_rel``, the
+    latter relative to ``reference_hz`` if given (the point's), else to this repeat's."""
     stats = result.stats
     elapsed_s = result.elapsed_ns / 1e9
     offered, processed = sum(stats.offered), sum(stats.processed)
@@ -155,7 +158,8 @@ def scalar_metrics(result: RunResult, reference: Reference | None = None) -> dic
         # Events per CPU-second of the run over the reference pipeline's: machine-speed drift cancels.
         cpu_s = reference.run_cpu_ns / 1e9
         out["reference_hz"] = reference.reference_hz
-        out["throughput_rel"] = processed / cpu_s / reference.reference_hz if cpu_s > 0 else None
+        scale = reference_hz or reference.reference_hz
+        out["throughput_rel"] = processed / cpu_s / scale if cpu_s > 0 else None
     merged = _merged_by_kind(result.recorder)
     for kind in ("queue_wait", "end_to_end"):
         summary = merged[kind].summary_ms()
@@ -216,7 +220,11 @@ def build_point(
     first = results[0]
     levels = len(first.stats.offered)
     refs = list(references) or [None] * len(results)
-    per_repeat = [scalar_metrics(r, ref) for r, ref in zip(results, refs, strict=True)]
+    # One reference speed per point, the median of its repeats': a 50 ms reference window
+    # jitters more than a whole repeat does, and the machine's speed is what it must cancel.
+    speeds = [ref.reference_hz for ref in refs if ref is not None]
+    point_hz = statistics.median(speeds) if speeds else None
+    per_repeat = [scalar_metrics(r, ref, point_hz) for r, ref in zip(results, refs, strict=True)]
     metrics = {name: estimate([m.get(name) for m in per_repeat]) for name in per_repeat[0]}
     merged = {kind: [LatencyHistogram() for _ in range(levels)] for kind in LATENCY_KINDS}
     for r in results:
