@@ -24,7 +24,7 @@ from matplotlib.ticker import FuncFormatter
 
 from .config import parse_scenario
 from .errors import ConfigError
-from .summary import strategy_ranking
+from .summary import lost_share, strategy_ranking, unsent_share
 from .theory import expected_drop_share, expected_queue_wait
 
 if TYPE_CHECKING:
@@ -691,18 +691,26 @@ def _strategies(points: Sequence[Point]) -> Figure | None:
     # are in no drop rate, so say so where the drop bars would mislead.
     for row, point in enumerate(ranked):
         scheduled, offered = _scheduled_hz(point), _median(point, "offered_hz")
-        if scheduled and offered is not None and offered < 0.95 * scheduled:
-            axes[0][1].annotate(
-                f"producers held back: sent {offered:,.0f}/s of {scheduled:,.0f}/s scheduled",
-                (1, row),
-                xycoords=("axes fraction", "data"),
-                xytext=(-4, 0),
-                textcoords="offset points",
-                ha="right",
-                va="center",
-                fontsize=7,
-                color="0.3",
-            )
+        unsent, lost0 = unsent_share(point), lost_share(point, 0)
+        if unsent:
+            text = f"producers held back: {100 * unsent:.1f}% of the schedule never sent"
+            if lost0 is not None:
+                text += f" (p0 lost {100 * lost0:.1f}%)"
+        elif scheduled and offered is not None and offered < 0.95 * scheduled:
+            text = f"producers held back: sent {offered:,.0f}/s of {scheduled:,.0f}/s scheduled"
+        else:
+            continue
+        axes[0][1].annotate(
+            text,
+            (1, row),
+            xycoords=("axes fraction", "data"),
+            xytext=(-4, 0),
+            textcoords="offset points",
+            ha="right",
+            va="center",
+            fontsize=7,
+            color="0.3",
+        )
     ax = axes[0][0]
     ax.set_yticks(range(n), labels, fontsize=8)
     ax.set_ylim(n - 0.5, -0.5)  # rank 1 at the top
