@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import resource
 import statistics
 import subprocess
 import sys
@@ -100,23 +99,30 @@ def virtual_speed(events: int) -> None:
     print(f"  {events / wall:,.0f} simulated events per wall second")
 
 
+def _peak_rss_mb(code: str) -> tuple[str, float]:
+    """Run ``code`` in a fresh interpreter; its stdout and its peak RSS. VmHWM, not
+    ru_maxrss: after fork and exec Linux's ru_maxrss still counts the parent's size."""
+    probe = "\nprint([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])\n"
+    lines = subprocess.run(
+        [sys.executable, "-c", code + probe], capture_output=True, text=True, check=True
+    ).stdout.split()
+    return " ".join(lines[:-1]), int(lines[-1]) / 1024
+
+
 def memory(events: int) -> None:
     code = (
-        "import resource\n"
         "from streamsim import parse_scenario, run_scenario\n"
         f"sc = parse_scenario(dict(arrival='closed', service_mean=0.0, events={events}, producers=4,"
         " consumers=4, maxsize=1000, levels=3))\n"
         "r = run_scenario(sc)\n"
-        "print(sum(r.stats.processed), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        "print(sum(r.stats.processed))"
     )
     started = time.perf_counter()
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout.split()
+    processed, peak = _peak_rss_mb(code)
     wall = time.perf_counter() - started
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"memory: one point of {int(out[0]):,} events (closed loop, wall clock) in {wall:.0f} s:")
-    print(f"  peak RSS {int(out[1]) / 1024:.0f} MB (this parent process, for scale: {base / 1024:.0f} MB)")
+    _, imported = _peak_rss_mb("import streamsim.runner")
+    print(f"memory: one point of {int(processed):,} events (closed loop, wall clock) in {wall:.0f} s:")
+    print(f"  peak RSS {peak:.0f} MB (importing streamsim alone: {imported:.0f} MB)")
 
 
 def main() -> None:
