@@ -20,7 +20,7 @@ from .errors import ConfigError, IncompatibleReports, StreamsimError
 from .interrupt import INTERRUPTS, Interrupted
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from .report import Report
 
@@ -120,24 +120,23 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be a number in (0, 1), got {text!r}")
-    return value
+def _number(low: float, high: float, *, low_open: bool, what: str) -> Callable[[str], float]:
+    """An argparse type: a number in [low, high) (or (low, high) with ``low_open``)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (low < value if low_open else low <= value) or not value < high:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _percent(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 <= value < 100:
-        raise argparse.ArgumentTypeError(f"must be a percentage in [0, 100), got {text!r}")
-    return value
+_fraction = _number(0, 1, low_open=True, what="a number in (0, 1)")
+_percent = _number(0, 100, low_open=False, what="a percentage in [0, 100)")
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -32,10 +32,10 @@ import fnmatch
 import json
 import math
 import statistics
-import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from .config import read_toml
 from .errors import ConfigError, IncompatibleReports
 from .report import read_report
 
@@ -577,14 +577,7 @@ def load_budget(path: str | Path | None) -> Budget:
     if path is None:
         return Budget()
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"budget {str(path)!r}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"budget {path}: not UTF-8 text (is it a TOML file?)") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"budget {path}: not valid TOML: {exc}") from None
+    data = read_toml(path, "budget")
     unknown = set(data) - {"alpha", "budget", "override"}
     if unknown:
         raise ConfigError(f"budget {path}: {sorted(unknown)[0]}: unknown field (alpha, budget, override)")

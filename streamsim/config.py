@@ -289,18 +289,24 @@ def _label(params: dict[str, Any]) -> str:
     return " ".join(f"{k}={v}" for k, v in params.items())
 
 
+def read_toml(path: Path, what: str) -> dict[str, Any]:
+    """A TOML file's table; any reason it cannot be read is one ``ConfigError`` line
+    starting with ``what`` ("sweep file", "budget")."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{what} {str(path)!r}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} {path}: not UTF-8 text (is it a TOML file?)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{what} {path}: not valid TOML: {exc}") from None
+
+
 def load_sweep(path: str | Path) -> Sweep:
     """Read and validate a sweep TOML file, expanding every point once so that
     any bad value is reported now, not halfway through the run."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"sweep file {str(path)!r}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"sweep file {path}: not UTF-8 text (is it a TOML file?)") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"sweep file {path}: not valid TOML: {exc}") from None
+    data = read_toml(path, "sweep file")
     if isinstance(data.get("grid"), dict):
         data["grid"] = [data["grid"]]
     if not isinstance(data.get("grid", []), list) or not all(
