@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .config import read_toml
 from .errors import ConfigError, IncompatibleReports
-from .report import read_report
+from .report import read_report, read_report_json
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -489,14 +489,7 @@ def load_pair(base_path: str | Path, current_path: str | Path) -> tuple[Report, 
 
 
 def _schema_version(path: Path) -> Any:
-    if path.is_dir():
-        path = path / "report.json"
-    try:
-        data = json.loads(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"report {str(path)!r}: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"report {path}: not valid JSON: {exc}") from None
+    _, data = read_report_json(path)
     return data.get("schema_version") if isinstance(data, dict) else None
 
 

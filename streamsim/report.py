@@ -349,17 +349,22 @@ def write_report(report: Report, path: Path) -> None:
         raise
 
 
-def read_report(path: str | Path) -> Report:
-    """Read and validate a report; a directory means its ``report.json``."""
+def read_report_json(path: str | Path) -> tuple[Path, Any]:
+    """A report file's path and its JSON, unvalidated; a directory means its ``report.json``."""
     path = Path(path)
     if path.is_dir():
         path = path / "report.json"
     try:
-        data = json.loads(path.read_text())
+        return path, json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"report {str(path)!r}: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"report {path}: not valid JSON: {exc}") from None
+
+
+def read_report(path: str | Path) -> Report:
+    """Read and validate a report; a directory means its ``report.json``."""
+    path, data = read_report_json(path)
     if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
         found = data.get("schema_version") if isinstance(data, dict) else None
         raise ConfigError(f"report {path}: schema_version must be {SCHEMA_VERSION}, got {found!r}")
