@@ -11,6 +11,7 @@ import io
 import itertools
 import json
 import math
+import textwrap
 from typing import TYPE_CHECKING, Any
 
 import matplotlib
@@ -530,14 +531,22 @@ def _has_depth(point: Point) -> bool:
 
 
 def _queue_depth(points: Sequence[Point]) -> Figure | None:
-    """Buffered events over time, stacked by priority, for the deepest point of each policy."""
+    """Buffered events over time, stacked by priority, for each policy's deepest point whose
+    buffer filled (else its deepest)."""
     have = [p for p in points if _has_depth(p)]
     if not have:
         return None
+
+    def telling(p: Point) -> tuple[bool, float]:
+        # A point whose buffer filled is where the policy acted; below that every policy
+        # looks alike. Among those, the deepest.
+        maxsize = _param(p, "maxsize")
+        return (isinstance(maxsize, int) and _peak(p) >= maxsize, _peak(p))
+
     best: dict[str, Point] = {}
     for p in have:
         policy = _policy(p)
-        if policy not in best or _peak(p) > _peak(best[policy]):
+        if policy not in best or telling(p) > telling(best[policy]):
             best[policy] = p
     chosen = list(best.values())[:MAX_DEPTH_PANELS]
     # With few policies, fill up with the next deepest points so the figure says more.
@@ -548,7 +557,7 @@ def _queue_depth(points: Sequence[Point]) -> Figure | None:
         if id(p) not in taken:
             chosen.append(p)
             taken.add(id(p))
-    keys = _varying(have)
+    keys = _varying(chosen)  # what tells the panels apart, not the whole sweep
     levels = _levels(chosen)
     ncols = min(3, len(chosen))
     nrows = math.ceil(len(chosen) / ncols)
@@ -570,7 +579,8 @@ def _queue_depth(points: Sequence[Point]) -> Figure | None:
             drew_maxsize = True
         # The peak is exact (the broker tracks it); the curve is sampled, so it can miss it.
         every = f"{p.depth.interval_ms:g} ms"
-        ax.set_title(f"{_short_id(p, keys)}\npeak {_peak(p):g}; curve sampled every {every}", fontsize=8)
+        label = textwrap.shorten(_short_id(p, keys) if keys else "the point", width=60, placeholder=" ...")
+        ax.set_title(f"{label}\npeak {_peak(p):g}; curve sampled every {every}", fontsize=8)
         ax.set_xlim(0, xs[-1] if len(xs) > 1 else 1)
         ax.set_ylim(bottom=0)
         ax.grid(True, alpha=0.3)
@@ -589,7 +599,8 @@ def _queue_depth(points: Sequence[Point]) -> Figure | None:
     fig.legend(handles=handles, loc="outside right center", fontsize=8)
     sep = "\n" if ncols == 1 else " "  # one panel: the figure is too narrow for one line
     fig.suptitle(
-        f"Queue depth over time, stacked by priority{sep}(first measured repeat; deepest point per policy)",
+        f"Queue depth over time, stacked by priority{sep}(first measured repeat; per policy, "
+        "the deepest point whose buffer filled)",
         fontsize=11,
     )
     return fig
